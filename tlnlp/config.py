@@ -1,0 +1,153 @@
+"""Presets, device, seeding and the cache directory.
+
+One notebook runs at three sizes. A chapter asks :func:`preset` which size it is
+running at and picks its own numbers with :meth:`Preset.pick`:
+
+>>> import os
+>>> os.environ["TLNLP_PRESET"] = "ci"
+>>> p = preset()
+>>> p.name
+'ci'
+>>> p.pick(ci=2, cpu=200, gpu=2_000)
+2
+
+``TLNLP_PRESET`` overrides the automatic choice (``gpu`` when CUDA is present,
+else ``cpu``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+PRESETS: tuple[str, ...] = ("ci", "cpu", "gpu")
+"""Valid preset names, smallest first."""
+
+PRESET_ENV = "TLNLP_PRESET"
+CACHE_ENV = "TLNLP_CACHE"
+
+T = TypeVar("T")
+
+
+class PresetError(ValueError):
+    """An unknown preset name, or a chapter that gave no value for the active preset."""
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:  # tlnlp.config must stay importable without torch
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def preset_name() -> str:
+    """The active preset: ``$TLNLP_PRESET`` if set, else ``gpu`` with CUDA, else ``cpu``.
+
+    Raises :class:`PresetError` naming the valid presets if the variable holds
+    anything else.
+    """
+    requested = os.environ.get(PRESET_ENV, "").strip().lower()
+    if not requested:
+        return "gpu" if _cuda_available() else "cpu"
+    if requested not in PRESETS:
+        raise PresetError(
+            f"unknown preset {os.environ[PRESET_ENV]!r} in ${PRESET_ENV}; "
+            f"valid presets are {', '.join(PRESETS)} "
+            f"(or unset ${PRESET_ENV} to pick gpu/cpu automatically)"
+        )
+    return requested
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The size a chapter runs at.
+
+    Attributes:
+        name: one of :data:`PRESETS`.
+    """
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.name not in PRESETS:
+            raise PresetError(f"unknown preset {self.name!r}; valid presets are {', '.join(PRESETS)}")
+
+    def pick(self, **values: T) -> T:
+        """Return the value given for this preset.
+
+        Example:
+            >>> Preset("cpu").pick(ci=[16], cpu=[16, 64], gpu=[16, 64, 256])
+            [16, 64]
+        """
+        unknown = set(values) - set(PRESETS)
+        if unknown:
+            raise PresetError(f"pick() got unknown preset(s) {sorted(unknown)}; valid presets are {', '.join(PRESETS)}")
+        if self.name not in values:
+            raise PresetError(f"pick() has no value for the active preset {self.name!r}; give {self.name}=...")
+        return values[self.name]
+
+    @property
+    def device(self) -> "Any":
+        """The torch device for this run (see :func:`device`)."""
+        return device()
+
+    @property
+    def is_small(self) -> bool:
+        """True at ``ci``: the chapter should only check that its code runs."""
+        return self.name == "ci"
+
+
+def preset() -> Preset:
+    """The active :class:`Preset` (see :func:`preset_name`)."""
+    return Preset(preset_name())
+
+
+def device() -> "Any":
+    """``torch.device('cuda')`` when CUDA is available, else ``cpu``.
+
+    ``TLNLP_DEVICE`` (e.g. ``cpu``) forces a device.
+    """
+    import torch
+
+    forced = os.environ.get("TLNLP_DEVICE")
+    if forced:
+        return torch.device(forced)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators (CPU and CUDA).
+
+    Example:
+        >>> seed_everything(0); a = np.random.rand()
+        >>> seed_everything(0); a == np.random.rand()
+        True
+    """
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def cache_dir(*parts: str) -> Path:
+    """The tlnlp cache directory (``$TLNLP_CACHE`` or ``~/.cache/tlnlp``), created.
+
+    Example:
+        >>> cache_dir("models").name
+        'models'
+    """
+    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "tlnlp").expanduser()
+    path = root.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
