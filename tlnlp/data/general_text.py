@@ -1,0 +1,100 @@
+"""The pool of general English text the embedding and language-model chapters pretrain on.
+
+Offline there is little general text, so the pool takes every general English source
+the mirror and gensim hold, keeping evaluation splits out:
+
+=================== ============================================== ====================
+source              what                                           one token list per
+=================== ============================================== ====================
+``head500``         gensim's 250 Wikipedia articles (stemmed)       article
+``wikitext2_valid`` WikiText-2 valid (``test`` is kept for eval)    paragraph
+``amazon``          Amazon review titles + texts (labels unused)    review
+``conll2003_train`` CoNLL-2003 train sentences (Reuters news)       sentence
+=================== ============================================== ====================
+
+Every source goes through :func:`simple_tokenize`; WikiText's ``<unk>`` markers and
+headings are dropped first.
+
+>>> sentences = general_english_sentences(include=("wikitext2_valid",))  # doctest: +SKIP
+>>> sentences[0][:4]  # doctest: +SKIP
+['homarus', 'gammarus', 'known', 'as']
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from .benchmarks import load_wikipedia_head500
+from .choices import check_choice
+from .classification import load_amazon_reviews
+from .corpora import load_wikitext2
+from .ner import load_crossner
+
+_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+
+def simple_tokenize(text: str, lowercase: bool = True) -> list[str]:
+    """Words and numbers of ``text`` (runs of letters/digits, inner apostrophes kept; punctuation dropped).
+
+    Example:
+        >>> simple_tokenize("It's a 10/10 film -- Great!")
+        ["it's", 'a', '10', '10', 'film', 'great']
+    """
+    return _TOKEN.findall(text.lower() if lowercase else text)
+
+
+def _head500() -> Iterable[str]:
+    return (" ".join(tokens) for tokens in load_wikipedia_head500())
+
+
+def _wikitext2_valid() -> Iterable[str]:
+    for line in load_wikitext2("valid").splitlines():
+        line = line.strip()
+        if line and not line.startswith("="):
+            yield line.replace("<unk>", " ")
+
+
+def _amazon() -> Iterable[str]:
+    reviews = load_amazon_reviews()
+    return (f"{title}. {text}" for title, text in zip(reviews.title, reviews.text))
+
+
+def _conll2003_train() -> Iterable[str]:
+    return (" ".join(sentence.tokens) for sentence in load_crossner("conll2003", "train"))
+
+
+GENERAL_SOURCES: dict[str, Callable[[], Iterable[str]]] = {
+    "head500": _head500,
+    "wikitext2_valid": _wikitext2_valid,
+    "amazon": _amazon,
+    "conll2003_train": _conll2003_train,
+}
+"""The sources :func:`general_english_sentences` can pool, by name."""
+
+
+def general_english_sentences(
+    include: Iterable[str] = ("head500", "wikitext2_valid", "amazon", "conll2003_train"),
+    lowercase: bool = True,
+) -> list[list[str]]:
+    """Tokenised general English text for pretraining word vectors or small language models.
+
+    Arguments:
+        include: which of :data:`GENERAL_SOURCES` to pool, in this order (about 2.3 M tokens
+            for all four; see the module docstring for what each holds).
+        lowercase: lowercase before tokenising.
+
+    Returns:
+        One token list per article / paragraph / review / sentence; empty ones are dropped.
+
+    Example:
+        >>> len(general_english_sentences(include=("conll2003_train",)))  # doctest: +SKIP
+        13990
+    """
+    include = tuple([include] if isinstance(include, str) else include)
+    for name in include:
+        check_choice(name, GENERAL_SOURCES, "general-text source")
+    sentences = []
+    for name in include:
+        sentences.extend(t for text in GENERAL_SOURCES[name]() if (t := simple_tokenize(text, lowercase)))
+    return sentences

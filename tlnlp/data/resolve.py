@@ -1,0 +1,144 @@
+"""Finding a dataset's files: local mirror, then user cache, then download.
+
+For each file the resolution order is:
+
+1. ``$TLNLP_DATA_DIR/<name>/<relpath>`` (a local mirror, checked against the registry);
+2. the user cache ``tlnlp.config.cache_dir("data", name)`` (``$TLNLP_CACHE`` or ``~/.cache/tlnlp``);
+3. a download from the registry's URL, checked and written atomically into the cache
+   (skipped when ``$TLNLP_OFFLINE=1``);
+4. otherwise :class:`DataNotFoundError`, saying what is missing and how to fix it.
+
+>>> dataset_file("sst2", "dev.tsv").name  # doctest: +SKIP
+'dev.tsv'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ..config import cache_dir
+from .checksums import verify_file
+from .download import DownloadError, fetch
+from .registry import DatasetSpec, FileSpec, get_dataset
+
+DATA_DIR_ENV = "TLNLP_DATA_DIR"
+"""Environment variable naming a local mirror (one folder per dataset)."""
+
+OFFLINE_ENV = "TLNLP_OFFLINE"
+"""Environment variable that disables downloads when set to ``1`` (or ``true``/``yes``)."""
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A dataset file is in neither the mirror nor the cache and could not be downloaded."""
+
+
+def offline() -> bool:
+    """True when ``$TLNLP_OFFLINE`` forbids downloads.
+
+    Example:
+        >>> offline() == (os.environ.get("TLNLP_OFFLINE") == "1")
+        True
+    """
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _mirror_root(name: str) -> Path | None:
+    root = os.environ.get(DATA_DIR_ENV, "").strip()
+    return Path(root).expanduser() / name if root else None
+
+
+def _mirror_advice(file: FileSpec) -> str:
+    return (
+        f"The local mirror (${DATA_DIR_ENV}) holds a corrupted or different version: restore it "
+        f"from {file.url or 'the dataset homepage'} or unset ${DATA_DIR_ENV}."
+    )
+
+
+def _not_found(spec: DatasetSpec, file: FileSpec, cached: Path, why: str) -> DataNotFoundError:
+    mirror = _mirror_root(spec.name)
+    looked = f"{mirror / file.relpath} does not exist" if mirror else f"${DATA_DIR_ENV} is unset"
+    return DataNotFoundError(
+        f"dataset {spec.name!r}: file {file.relpath!r} is not available ({looked}; not in the cache "
+        f"at {cached}; {why}). Download it from {file.url or spec.homepage} into {cached}, or point "
+        f"{DATA_DIR_ENV} at a local mirror that holds {spec.name}/{file.relpath}, "
+        f"e.g. `export {DATA_DIR_ENV}=/path/to/data`."
+    )
+
+
+def _from_cache(spec: DatasetSpec, file: FileSpec) -> Path:
+    """The cached copy of ``file``, downloading it first if needed (steps 2-4)."""
+    cached = cache_dir("data", spec.name) / file.relpath
+    if cached.is_file():
+        verify_file(cached, file, advice=f"Delete {cached} to download it again.")
+        return cached
+    if offline():
+        raise _not_found(spec, file, cached, f"downloads are disabled by ${OFFLINE_ENV}: unset it to download")
+    if file.url is None:
+        raise _not_found(spec, file, cached, "the registry knows no download URL")
+    try:
+        return fetch(file, cached)
+    except DownloadError as err:
+        raise _not_found(spec, file, cached, f"the download failed: {err}") from err
+
+
+def dataset_file(name: str, relpath: str, *, registry: Mapping[str, DatasetSpec] | None = None) -> Path:
+    """The path of one registered file, from the mirror, the cache or a download.
+
+    Arguments:
+        name: the dataset, e.g. ``"crossner"``.
+        relpath: the file inside it, e.g. ``"ai/train.txt"``.
+        registry: the registry to use (default :data:`tlnlp.data.registry.REGISTRY`).
+
+    Raises:
+        UnknownDatasetError, UnknownFileError: the name or file is not registered.
+        ChecksumError: the mirror's or the cache's copy does not match the registry.
+        DataNotFoundError: the file is nowhere and cannot be downloaded.
+
+    Example:
+        >>> dataset_file("crossner", "ai/train.txt").read_text().split()[:4]  # doctest: +SKIP
+        ['Popular', 'O', 'approaches', 'O']
+    """
+    spec = get_dataset(name, registry)
+    file = spec.file(relpath)
+    mirror = _mirror_root(name)
+    if mirror is not None and (mirror / relpath).is_file():
+        verify_file(mirror / relpath, file, advice=_mirror_advice(file))
+        return mirror / relpath
+    return _from_cache(spec, file)
+
+
+def dataset_path(
+    name: str, files: Sequence[str] | None = None, *, registry: Mapping[str, DatasetSpec] | None = None
+) -> Path:
+    """A folder that holds ``files`` of dataset ``name`` (the mirror's folder, else the cache's).
+
+    Arguments:
+        name: the dataset, e.g. ``"clinc150"``.
+        files: the relative paths the folder must hold; default: every file with a known
+            checksum (the mirrored ones), or all files if none has one (online-only datasets).
+        registry: the registry to use (default :data:`tlnlp.data.registry.REGISTRY`).
+
+    Returns:
+        ``$TLNLP_DATA_DIR/<name>`` if it holds all ``files``; otherwise the cache folder,
+        after downloading what it lacks (all of ``files`` must be in one folder: to combine
+        mirrored files with downloaded ones, use :func:`dataset_file` per file).
+
+    Example:
+        >>> sorted(p.name for p in dataset_path("clinc150").glob("*.json"))  # doctest: +SKIP
+        ['data_full.json', 'domains.json']
+    """
+    spec = get_dataset(name, registry)
+    if files is None:
+        files = [f.relpath for f in spec.files if f.sha256 is not None] or [f.relpath for f in spec.files]
+    specs = [spec.file(relpath) for relpath in files]
+    mirror = _mirror_root(name)
+    if mirror is not None and all((mirror / f.relpath).is_file() for f in specs):
+        for f in specs:
+            verify_file(mirror / f.relpath, f, advice=_mirror_advice(f))
+        return mirror
+    # Files the mirror lacks first, so that offline the error names a file that is really missing.
+    for f in sorted(specs, key=lambda f: mirror is not None and (mirror / f.relpath).is_file()):
+        _from_cache(spec, f)
+    return cache_dir("data", name)
