@@ -1,0 +1,79 @@
+"""Tests of tlnlp.evaluation: summaries over seeds and the margin of a claim."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tlnlp.evaluation import format_mean_sd, margin_from_spread, run_over_seeds, summarize
+
+
+def results() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = [
+        {"method": method, "n_labels": n, "seed": seed, "accuracy": rng.uniform(0.5, 0.9)}
+        for method in ("pretrained", "scratch")
+        for n in (16, 64)
+        for seed in range(4)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_summarize_matches_numpy_mean_and_sample_sd() -> None:
+    df = results()
+    table = summarize(df, ["method", "n_labels"], "accuracy")
+    assert list(table.columns) == ["method", "n_labels", "mean", "sd", "n"] and len(table) == 4
+    for row in table.itertuples():
+        values = df[(df.method == row.method) & (df.n_labels == row.n_labels)]["accuracy"].to_numpy()
+        assert row.mean == pytest.approx(np.mean(values))
+        assert row.sd == pytest.approx(np.std(values, ddof=1))
+        assert row.n == len(values) == 4
+    one = summarize(df, "method", "accuracy")
+    assert one["n"].tolist() == [8, 8]
+    with pytest.raises(KeyError, match="f1"):
+        summarize(df, "method", "f1")
+
+
+def test_format_mean_sd() -> None:
+    assert format_mean_sd(0.81234, 0.01198) == "0.812 ± 0.012"
+    assert format_mean_sd(12.5, 0.25, digits=1) == "12.5 ± 0.2"  # round-half-even of 0.25
+
+
+def test_margin_is_k_standard_errors_of_the_difference() -> None:
+    a, b = [0.80, 0.82, 0.87, 0.85], [0.70, 0.75, 0.72]
+    mean_a, mean_b = sum(a) / 4, sum(b) / 3
+    var_a = sum((x - mean_a) ** 2 for x in a) / 3  # sample variances by hand
+    var_b = sum((x - mean_b) ** 2 for x in b) / 2
+    diff, margin = margin_from_spread(a, b, k=2.5)
+    assert diff == pytest.approx(mean_a - mean_b)
+    assert margin == pytest.approx(2.5 * math.sqrt(var_a / 4 + var_b / 3))
+    assert diff > margin  # how a chapter asserts its claim
+    close = margin_from_spread([0.80, 0.90], [0.84, 0.85])
+    assert not close.diff > close.margin  # overlapping seeds do not support a claim
+    with pytest.raises(ValueError, match="at least 2"):
+        margin_from_spread([0.8], [0.7, 0.6])
+
+
+def test_run_over_seeds_runs_the_cartesian_grid_for_every_seed() -> None:
+    calls = []
+
+    def experiment(seed: int, n_labels: int, method: str, lr: float, sizes: list[int]) -> dict[str, float]:
+        calls.append((seed, n_labels, method, lr, tuple(sizes)))
+        return {"accuracy": seed + n_labels / 1000, "seconds": 0.0}
+
+    df = run_over_seeds(
+        experiment, [3, 4, 5], n_labels=[16, 64], method=["a", "b"], lr=0.1, sizes=[[8, 8]], progress=False
+    )
+    assert len(df) == len(calls) == 3 * 2 * 2 * 1
+    assert list(df.columns) == ["seed", "n_labels", "method", "sizes", "accuracy", "seconds"]
+    assert set(calls) == {(s, n, m, 0.1, (8, 8)) for s in (3, 4, 5) for n in (16, 64) for m in "ab"}
+    assert (df["accuracy"] == df["seed"] + df["n_labels"] / 1000).all()  # rows keep their own inputs
+    assert run_over_seeds(experiment, 2, n_labels=16, method="a", lr=0.1, sizes=[[1]], progress=False)["seed"].tolist() == [0, 1]
+
+
+def test_run_over_seeds_requires_dict_results() -> None:
+    with pytest.raises(TypeError, match="dict"):
+        run_over_seeds(lambda seed: 0.5, 2, progress=False)

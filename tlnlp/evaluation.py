@@ -1,0 +1,154 @@
+"""Results over seeds: run a grid, summarise it, and decide whether one method beats another.
+
+A chapter's claim ("pretrained beats scratch at 64 labels") is checked over several
+seeds, with a margin taken from the spread of the results rather than typed by hand:
+
+>>> import numpy as np
+>>> pretrained, scratch = np.array([0.81, 0.83, 0.82]), np.array([0.61, 0.66, 0.58])
+>>> diff, margin = margin_from_spread(pretrained, scratch)
+>>> assert diff > margin, f"pretrained beats scratch by {diff:.3f}, less than {margin:.3f}"
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def summarize(df: pd.DataFrame, by: str | Sequence[str], value: str) -> pd.DataFrame:
+    """Mean, standard deviation (ddof=1) and count of ``value`` per group.
+
+    Arguments:
+        df: one row per run (e.g. from :func:`run_over_seeds`).
+        by: the column(s) that define a group, e.g. ``["method", "n_labels"]``.
+        value: the measured column, e.g. ``"accuracy"``.
+
+    Returns:
+        One row per group: the ``by`` columns, then ``mean``, ``sd`` and ``n`` (``sd`` is
+        NaN for a group of one run). NaN values are left out of every statistic.
+
+    Example:
+        >>> df = pd.DataFrame({"method": ["a", "a", "b", "b"], "acc": [0.8, 0.9, 0.5, 0.7]})
+        >>> summarize(df, "method", "acc").round(3).to_dict("records")
+        [{'method': 'a', 'mean': 0.85, 'sd': 0.071, 'n': 2}, {'method': 'b', 'mean': 0.6, 'sd': 0.141, 'n': 2}]
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in [*by, value] if c not in df.columns]
+    if missing:
+        raise KeyError(f"summarize(): no column(s) {missing} in the DataFrame; it has {list(df.columns)}")
+    grouped = df.groupby(by, sort=True)[value]
+    return grouped.agg(mean="mean", sd=lambda v: v.std(ddof=1), n="count").reset_index()
+
+
+def format_mean_sd(mean: float, sd: float, digits: int = 3) -> str:
+    """Format a result as ``mean ± sd``.
+
+    Example:
+        >>> format_mean_sd(0.81234, 0.0121)
+        '0.812 ± 0.012'
+    """
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def run_over_seeds(
+    fn: Callable[..., Mapping[str, Any]],
+    seeds: int | Iterable[int],
+    *,
+    progress: bool = True,
+    **grid: Any,
+) -> pd.DataFrame:
+    """Call ``fn(seed=..., **point)`` for every seed and every point of a grid.
+
+    Keyword arguments whose value is a ``list`` are grid axes (their cartesian product
+    is run); any other value is passed unchanged to every call. To pass a list itself
+    as a fixed value, wrap it in another list: ``sizes=[[64, 64]]``.
+
+    Arguments:
+        fn: returns a dict of measurements, e.g. ``{"accuracy": 0.81}``.
+        seeds: the seeds, or an int ``n`` for seeds ``0 .. n-1``.
+        progress: show a tqdm bar over all calls (so ``fn`` cannot take a ``progress``
+            argument from the grid; bind it with ``functools.partial``).
+        grid: ``name=[values...]`` axes and ``name=value`` constants.
+
+    Returns:
+        One row per call: ``seed``, the grid-axis values, then ``fn``'s measurements.
+
+    Example:
+        >>> def fn(seed, n_labels, lr):
+        ...     return {"accuracy": 0.5 + n_labels / 1000 + seed / 100}
+        >>> df = run_over_seeds(fn, 3, n_labels=[16, 64], lr=0.1, progress=False)
+        >>> df.shape, list(df.columns)
+        ((6, 3), ['seed', 'n_labels', 'accuracy'])
+    """
+    from tqdm.auto import tqdm
+
+    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if not seeds:
+        raise ValueError("run_over_seeds() needs at least one seed")
+    axes = {name: values for name, values in grid.items() if isinstance(values, list)}
+    fixed = {name: value for name, value in grid.items() if name not in axes}
+    empty = [name for name, values in axes.items() if not values]
+    if empty:
+        raise ValueError(f"grid axes {empty} are empty lists")
+    points = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
+    rows = []
+    with tqdm(total=len(points) * len(seeds), desc=getattr(fn, "__name__", "runs"), disable=not progress) as bar:
+        for point in points:
+            for seed in seeds:
+                result = fn(seed=seed, **point, **fixed)
+                if not isinstance(result, Mapping):
+                    raise TypeError(
+                        f"{getattr(fn, '__name__', 'fn')} must return a dict of measurements, "
+                        f"got {type(result).__name__}; e.g. return {{'accuracy': acc}}"
+                    )
+                rows.append({"seed": seed, **point, **result})
+                bar.update()
+    return pd.DataFrame(rows)
+
+
+class Comparison(NamedTuple):
+    """The result of :func:`margin_from_spread`; unpacks as ``diff, margin``."""
+
+    diff: float
+    """mean(a) - mean(b)."""
+    margin: float
+    """k standard errors of that difference."""
+
+
+def margin_from_spread(a: Sequence[float], b: Sequence[float], k: float = 2.0) -> Comparison:
+    """How much ``a`` beats ``b`` on average, and by how much it must to count.
+
+    ``margin = k * sqrt(sd_a² / n_a + sd_b² / n_b)`` is ``k`` standard errors of the
+    difference of the two means (sample sds, ddof=1; Welch's standard error). Chapters
+    assert their claims with it, so a claim fails when the seeds do not support it::
+
+        diff, margin = margin_from_spread(pretrained_scores, scratch_scores)
+        assert diff > margin, f"pretrained wins by {diff:.3f}, within the noise ({margin:.3f})"
+
+    With ``k = 2`` this is roughly a one-sided 2-sigma test; with few seeds (3–5) it is
+    lenient, so prefer 5+ seeds for claims that matter.
+
+    Arguments:
+        a: per-seed scores of the method claimed better (higher is better).
+        b: per-seed scores of the baseline.
+        k: how many standard errors the difference must exceed.
+
+    Returns:
+        ``Comparison(diff, margin)``.
+
+    Example:
+        >>> diff, margin = margin_from_spread([0.80, 0.82, 0.84], [0.70, 0.71, 0.72])
+        >>> round(diff, 3), round(margin, 4)
+        (0.11, 0.0258)
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim != 1 or b.ndim != 1 or len(a) < 2 or len(b) < 2:
+        raise ValueError(
+            f"margin_from_spread() needs two 1-D samples of at least 2 seeds each, got shapes {a.shape} and {b.shape}"
+        )
+    diff = float(a.mean() - b.mean())
+    margin = float(k * np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)))
+    return Comparison(diff, margin)
