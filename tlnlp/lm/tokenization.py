@@ -1,0 +1,191 @@
+"""Tokenizers for the language-model chapters: characters, and byte-level BPE.
+
+Both expose the same three things: ``encode(text) -> list[int]``, ``decode(ids) -> str`` and
+``vocab_size``, so a chapter can swap one for the other.
+
+>>> tok = CharTokenizer.from_text("hello world")
+>>> tok.decode(tok.encode("hold")), tok.vocab_size
+('hold', 8)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+
+from ..cache import load_or_compute
+
+END_OF_TEXT = "<|endoftext|>"
+"""GPT-2's document separator, the one special token of :class:`BPETokenizer`."""
+
+
+class UnknownCharacterError(ValueError):
+    """Text holds a character that is not in a :class:`CharTokenizer`'s vocabulary."""
+
+
+class CharTokenizer:
+    """One token per character, ids in sorted character order (as nanoGPT's Shakespeare).
+
+    Arguments:
+        chars: the vocabulary, one string of distinct characters.
+
+    Example:
+        >>> tok = CharTokenizer.from_text("abcab")
+        >>> tok.encode("cab")
+        [2, 0, 1]
+    """
+
+    def __init__(self, chars: str) -> None:
+        if len(set(chars)) != len(chars):
+            raise ValueError("CharTokenizer needs distinct characters; build it with CharTokenizer.from_text(text)")
+        self.chars = chars
+        self._id = {c: i for i, c in enumerate(chars)}
+
+    @classmethod
+    def from_text(cls, text: str) -> "CharTokenizer":
+        """The tokenizer whose vocabulary is every character of ``text``."""
+        return cls("".join(sorted(set(text))))
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of characters in the vocabulary."""
+        return len(self.chars)
+
+    def encode(self, text: str) -> list[int]:
+        """Character ids of ``text``; raises :class:`UnknownCharacterError` on an unseen character."""
+        try:
+            return [self._id[c] for c in text]
+        except KeyError as err:
+            raise UnknownCharacterError(
+                f"character {err.args[0]!r} is not in the vocabulary of {self.vocab_size} characters; "
+                "build the tokenizer from text that contains it"
+            ) from None
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """The text of a sequence of ids."""
+        return "".join(self.chars[int(i)] for i in ids)
+
+
+class BPETokenizer:
+    """Byte-level BPE (GPT-2's scheme) trained with the ``tokenizers`` library.
+
+    Byte-level means every string can be encoded (no unknown tokens): text is first mapped
+    to its UTF-8 bytes, and BPE merges frequent adjacent pieces up to ``vocab_size``.
+
+    Arguments:
+        tokenizer: a trained ``tokenizers.Tokenizer``.
+
+    Example:
+        >>> tok = BPETokenizer.train(["the cat sat on the mat"] * 50, vocab_size=300)
+        >>> tok.decode(tok.encode("the mat sat")) == "the mat sat"
+        True
+    """
+
+    def __init__(self, tokenizer: "object") -> None:
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def train(cls, texts: Iterable[str], vocab_size: int = 4096, min_frequency: int = 2) -> "BPETokenizer":
+        """Learn a byte-level BPE vocabulary of (at most) ``vocab_size`` tokens from ``texts``.
+
+        The vocabulary holds the 256 byte symbols, :data:`END_OF_TEXT` and the learned merges.
+        """
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+        if vocab_size <= 257:
+            raise ValueError(f"vocab_size must exceed 257 (256 bytes + {END_OF_TEXT}), got {vocab_size}")
+        tokenizer = Tokenizer(models.BPE())
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            special_tokens=[END_OF_TEXT],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        tokenizer.train_from_iterator(texts, trainer=trainer)
+        return cls(tokenizer)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "BPETokenizer":
+        """Read a tokenizer written by :meth:`save`."""
+        from tokenizers import Tokenizer
+
+        return cls(Tokenizer.from_file(str(path)))
+
+    def save(self, path: str | Path) -> None:
+        """Write the tokenizer as one JSON file."""
+        self.tokenizer.save(str(path))
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of tokens, the special token included."""
+        return self.tokenizer.get_vocab_size()
+
+    @property
+    def eot_id(self) -> int:
+        """The id of :data:`END_OF_TEXT`."""
+        return self.tokenizer.token_to_id(END_OF_TEXT)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text``."""
+        return self.tokenizer.encode(text).ids
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """The text of a sequence of ids (the special token is dropped)."""
+        return self.tokenizer.decode([int(i) for i in ids])
+
+    def encode_documents(self, texts: Sequence[str]) -> torch.Tensor:
+        """Encode documents into one 1-D token tensor, each followed by :data:`END_OF_TEXT`.
+
+        This is how GPT-2 packs a corpus: documents end to end, separated by the special
+        token, so a training block may span a document boundary and learns where texts end.
+
+        Example:
+            >>> tok = BPETokenizer.train(["a b", "b a"] * 20, vocab_size=260)
+            >>> ids = tok.encode_documents(["a b", "b a"])
+            >>> (ids == tok.eot_id).sum().item()
+            2
+        """
+        eot = self.eot_id
+        ids: list[int] = []
+        for enc in self.tokenizer.encode_batch(list(texts)):
+            ids.extend(enc.ids)
+            ids.append(eot)
+        return torch.tensor(ids, dtype=torch.long)
+
+
+def load_or_train_bpe(
+    texts: Sequence[str], vocab_size: int = 4096, min_frequency: int = 2, name: str = "bpe"
+) -> BPETokenizer:
+    """A :class:`BPETokenizer` trained on ``texts``, cached on disk (written atomically).
+
+    The cache key holds the settings and a hash of the texts, so other texts or sizes train
+    a new tokenizer instead of reusing a stale one.
+
+    Arguments:
+        texts: the training documents.
+        vocab_size: size of the vocabulary.
+        min_frequency: a pair must occur this often to be merged.
+        name: a readable prefix for the cache file.
+
+    Example:
+        >>> tok = load_or_train_bpe(["a tiny corpus"] * 10, vocab_size=300)  # doctest: +SKIP
+    """
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\0")
+    key = {"vocab_size": vocab_size, "min_frequency": min_frequency, "texts": digest.hexdigest(), "kind": "bytelevel-bpe-v1"}
+    return load_or_compute(
+        name,
+        key,
+        compute=lambda: BPETokenizer.train(texts, vocab_size=vocab_size, min_frequency=min_frequency),
+        save=lambda tok, path: tok.save(path),
+        load=BPETokenizer.load,
+        suffix=".json",
+    )
