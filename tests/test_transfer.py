@@ -96,6 +96,36 @@ def test_minilm_layer_groups_match_hand_counts():
     assert sum(g.numel for g in groups) == count_parameters(model)
 
 
+def test_minilm_strategy_counts_match_hand_counts():
+    """The trainable counts of chapter 6's table, from MiniLM's config alone."""
+    from tlnlp.models.encoders import offline_model_dir
+
+    config = AutoConfig.from_pretrained(offline_model_dir())
+    h, i, n_layers, r = config.hidden_size, config.intermediate_size, config.num_hidden_layers, 8
+
+    def fresh() -> SequenceClassifier:
+        return SequenceClassifier(AutoModel.from_config(config), num_labels=2)
+
+    full = fresh()
+    total = embeddings(h, config.vocab_size, config.max_position_embeddings, config.type_vocab_size)
+    total += n_layers * per_layer(h, i) + head(h, 2)
+    assert trainable_count(full) == count_parameters(full) == total
+
+    probe = fresh()
+    freeze(probe)
+    unfreeze(probe, "head")
+    assert trainable_count(probe) == head(h, 2)
+
+    top2 = fresh()
+    freeze(top2)
+    unfreeze(top2, [f"*.layer.{n_layers - 1}", f"*.layer.{n_layers - 2}", "head"])
+    assert trainable_count(top2) == 2 * per_layer(h, i) + head(h, 2)
+
+    lora = add_lora(fresh(), r=r, alpha=16, target_modules=("query", "value"))
+    assert trainable_count(lora) == n_layers * 2 * (r * h + h * r) + head(h, 2)
+    assert trainable_count(lora) / total < 0.02  # the chapter's "LoRA trains < 2 % of the parameters"
+
+
 def test_probe_trains_only_the_head():
     model = tiny_classifier()
     freeze(model)

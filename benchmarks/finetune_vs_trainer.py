@@ -1,0 +1,233 @@
+"""Fine-tuning throughput: tlnlp's loop against Hugging Face ``Trainer``, same job.
+
+Both fine-tune the same model (all-MiniLM-L6-v2 + :class:`tlnlp.transfer.SequenceClassifier`,
+every parameter trainable) on the same SST-2 training sentences, tokenised once up front
+(max 64 tokens), with the same batch size, number of steps, seed, learning rate, linear
+schedule with 10 % warm-up, AdamW (weight decay 0.01) and gradient clipping at 1.0:
+
+- **tlnlp**: :func:`tlnlp.train.fit` fed by :func:`tlnlp.transfer.make_loader`
+  (length-bucketed batches, padded to the batch maximum);
+- **Trainer**: its own best CPU settings: ``train_sampling_strategy="group_by_length"``
+  (transformers 5's name for ``group_by_length=True``), dynamic padding with
+  ``DataCollatorWithPadding``, no evaluation, saving or logging during training,
+  ``dataloader_num_workers=0`` (2 cores), no pinned memory, its default fused AdamW.
+
+Both run in the same process, so with the same number of torch threads. Timed: the
+training call alone (``fit(...)`` / ``trainer.train()``), after one untimed warm-up run of
+each, repeated ``--repeats`` times alternating the two, on a fresh copy of the pretrained
+weights each time. Both final models are scored on the full SST-2 dev set (872 sentences) by
+the same function. It prints sentences/s for both, their ratio and both accuracies
+(``--trainer-default`` adds Trainer with its default random batches), then the token slots
+each loader makes the model compute in one epoch (real tokens + padding), which is where a
+difference in throughput comes from when both loops are compute-bound, and with
+``--profile-steps N`` a ``torch.profiler`` summary of N steps of each. Run it under the
+heavy-run lock so a neighbour's job does not skew the timings (about 4 minutes on 2 cores)::
+
+    TLNLP_DATA_DIR=../shared/data flock /tmp/tlnlp-heavy.lock \\
+        .venv/bin/python benchmarks/finetune_vs_trainer.py --trainer-default --profile-steps 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import platform
+import statistics
+import tempfile
+import time
+import warnings
+from typing import Any, Callable
+
+import torch
+
+from tlnlp.data import load_sst2, sample_labelled
+from tlnlp.models import load_encoder
+from tlnlp.train import accuracy, evaluate, fit
+from tlnlp.transfer import SequenceClassifier, TokenizedDataset, make_loader, tokenize
+
+
+def build_model(pretrained: torch.nn.Module, seed: int) -> SequenceClassifier:
+    """A fresh classifier: a copy of the pretrained encoder and a head initialised from ``seed``."""
+    torch.manual_seed(seed)
+    return SequenceClassifier(copy.deepcopy(pretrained))
+
+
+def linear_warmup(optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float) -> Any:
+    from transformers import get_linear_schedule_with_warmup
+
+    return get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * total_steps + 0.999), total_steps)
+
+
+def run_tlnlp(model: SequenceClassifier, data: TokenizedDataset, args: argparse.Namespace, pad_id: int) -> float:
+    loader = make_loader(data, args.batch_size, shuffle=True, pad_token_id=pad_id)
+    decay = [p for n, p in model.named_parameters() if not _no_decay(n)]
+    no_decay = [p for n, p in model.named_parameters() if _no_decay(n)]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=args.lr,
+        fused=True,  # one kernel per step over all parameters, as Trainer's default "adamw_torch_fused"
+    )
+    steps = args.epochs * len(loader)
+    start = time.perf_counter()
+    fit(model, loader, optimizer=optimizer, scheduler=linear_warmup(optimizer, steps, 0.1), epochs=args.epochs,
+        grad_clip=1.0, progress=False, seed=args.seed, device="cpu")
+    return time.perf_counter() - start
+
+
+def _no_decay(name: str) -> bool:
+    """Trainer's rule: no weight decay on biases and LayerNorm weights."""
+    return name.endswith(".bias") or "LayerNorm" in name or "layernorm" in name
+
+
+def padded_tokens(loader: Any) -> tuple[int, int]:
+    """(token slots computed, real tokens) over one pass of ``loader``: the padding each pays for."""
+    slots = real = 0
+    for batch in loader:
+        slots += batch["input_ids"].numel()
+        real += int(batch["attention_mask"].sum())
+    return slots, real
+
+
+def make_trainer(
+    model: SequenceClassifier, data: TokenizedDataset, args: argparse.Namespace, tokenizer: Any, sampling: str, out: str
+) -> Any:
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    training_args = TrainingArguments(
+        output_dir=out,
+        per_device_train_batch_size=args.batch_size,
+        num_train_epochs=args.epochs,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_steps=0.1,  # a float < 1 is a ratio of the total steps
+        lr_scheduler_type="linear",
+        max_grad_norm=1.0,
+        train_sampling_strategy=sampling,
+        eval_strategy="no",
+        save_strategy="no",
+        logging_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=False,
+        use_cpu=True,
+        seed=args.seed,
+        data_seed=args.seed,
+    )
+    return Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=data,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+    )
+
+
+def run_trainer(
+    model: SequenceClassifier, data: TokenizedDataset, args: argparse.Namespace, tokenizer: Any, sampling: str
+) -> float:
+    with tempfile.TemporaryDirectory() as out:
+        trainer = make_trainer(model, data, args, tokenizer, sampling, out)
+        start = time.perf_counter()
+        trainer.train()
+        return time.perf_counter() - start
+
+
+def profile(name: str, run: Callable[[], Any], rows: int = 8) -> None:
+    """Run ``run()`` under ``torch.profiler`` and print where its CPU time goes."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    start = time.perf_counter()
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        run()
+    wall = time.perf_counter() - start
+    events = prof.key_averages()
+    print(f"\n--- profile: {name}: {wall:.1f} s wall (profiler on); top ops by self CPU time")
+    print(events.table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=40))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-train", type=int, default=2000, help="SST-2 training sentences")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs of each, alternating")
+    parser.add_argument("--trainer-default", action="store_true",
+                        help="also time Trainer with its default random batches (no length grouping)")
+    parser.add_argument("--json", action="store_true", help="also print one JSON line")
+    parser.add_argument("--profile-steps", type=int, default=0,
+                        help="after the timings, profile this many training steps of each (torch.profiler)")
+    args = parser.parse_args()
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+
+    train, dev = load_sst2("train"), load_sst2("dev")
+    subset = train.subset(sample_labelled(train.labels, args.n_train, seed=args.seed))
+    encoder = load_encoder("minilm", device="cpu")
+    tokenizer = encoder.tokenizer
+    data = tokenize(tokenizer, subset.texts, subset.labels, max_length=args.max_length)
+    dev_loader = make_loader(tokenize(tokenizer, dev.texts, dev.labels, max_length=args.max_length), 128,
+                             shuffle=False, pad_token_id=tokenizer.pad_token_id)
+
+    runners: dict[str, Callable[[SequenceClassifier], float]] = {
+        "tlnlp": lambda m: run_tlnlp(m, data, args, tokenizer.pad_token_id),
+        "Trainer": lambda m: run_trainer(m, data, args, tokenizer, "group_by_length"),
+    }
+    if args.trainer_default:
+        runners["Trainer (random batches)"] = lambda m: run_trainer(m, data, args, tokenizer, "random")
+    # Untimed warm-up of both (first-call costs: kernels, allocator, Trainer's imports and set-up).
+    warm = argparse.Namespace(**{**vars(args), "n_train": 2 * args.batch_size, "epochs": 1})
+    run_tlnlp(build_model(encoder.model, args.seed), data.subset(range(warm.n_train)), warm, tokenizer.pad_token_id)
+    run_trainer(build_model(encoder.model, args.seed), data.subset(range(warm.n_train)), warm, tokenizer, "random")
+    seconds: dict[str, list[float]] = {name: [] for name in runners}
+    accuracies: dict[str, list[float]] = {name: [] for name in runners}
+    for repeat in range(args.repeats):
+        for name, run in runners.items():
+            model = build_model(encoder.model, args.seed)
+            seconds[name].append(run(model))
+            accuracies[name].append(evaluate(model, dev_loader, metrics={"accuracy": accuracy}, device="cpu")["accuracy"])
+            print(f"run {repeat + 1} {name:>24}: {args.n_train * args.epochs / seconds[name][-1]:6.1f} sentences/s, "
+                  f"dev accuracy {accuracies[name][-1]:.4f}", flush=True)
+
+    rate = {name: args.n_train * args.epochs / statistics.median(s) for name, s in seconds.items()}
+    print(f"\n{args.n_train} SST-2 sentences x {args.epochs} epoch(s), batch {args.batch_size}, lr {args.lr}, "
+          f"seed {args.seed}; torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
+    for name in runners:
+        print(f"{name:>24}: {rate[name]:6.1f} sentences/s (median of {args.repeats}), "
+              f"dev accuracy {statistics.mean(accuracies[name]):.4f} (runs: {', '.join(f'{a:.4f}' for a in accuracies[name])})")
+    for name in runners:
+        if name != "tlnlp":
+            print(f"ratio: tlnlp / {name} = {rate['tlnlp'] / rate[name]:.2f}x")
+
+    # Where a difference comes from: token slots each loader makes the model compute (one epoch,
+    # counted after the timed runs on loaders of their own, so the timings' random draws are untouched).
+    torch.manual_seed(args.seed)
+    loaders = {"tlnlp": make_loader(data, args.batch_size, shuffle=True, pad_token_id=tokenizer.pad_token_id)}
+    with tempfile.TemporaryDirectory() as out:
+        for name, sampling in [("Trainer", "group_by_length"), ("Trainer (random batches)", "random")]:
+            if name in runners:
+                trainer = make_trainer(build_model(encoder.model, args.seed), data, args, tokenizer, sampling, out)
+                loaders[name] = trainer.get_train_dataloader()
+        slots = {name: padded_tokens(loader) for name, loader in loaders.items()}
+    for name, (n_slots, n_real) in slots.items():
+        print(f"{name:>24}: {n_slots:,} token slots per epoch for {n_real:,} real tokens "
+              f"({1 - n_real / n_slots:.1%} padding); {n_slots * args.epochs / statistics.median(seconds[name]):,.0f} slots/s")
+    if args.profile_steps:
+        short = argparse.Namespace(**{**vars(args), "n_train": args.profile_steps * args.batch_size, "epochs": 1})
+        part = data.subset(range(short.n_train))
+        profile("tlnlp fit", lambda: run_tlnlp(build_model(encoder.model, args.seed), part, short, tokenizer.pad_token_id))
+        profile("Trainer (group_by_length)",
+                lambda: run_trainer(build_model(encoder.model, args.seed), part, short, tokenizer, "group_by_length"))
+    if args.json:
+        print(json.dumps({"sentences_per_s": rate, "accuracy": accuracies, "seconds": seconds, "token_slots": slots}))
+
+
+if __name__ == "__main__":
+    main()
