@@ -21,9 +21,10 @@ from tlnlp.models.lstm import (
     load_language_model,
     perplexity,
     save_language_model,
+    train_classifier,
 )
 from tlnlp.train import fit
-from tlnlp.transfer import GradualUnfreezer, StepTogether, discriminative_lr_groups, slanted_triangular
+from tlnlp.transfer import GradualUnfreezer, StepTogether, discriminative_lr_groups, freeze, slanted_triangular
 
 V = 60
 
@@ -264,3 +265,30 @@ def test_vocab_and_batches() -> None:
     assert torch.equal(y[:, :-1], x[:, 1:]) and torch.equal(y, x + 1)
     with pytest.raises(ValueError, match="empty sentence"):
         classification_loader([[4], []], [0, 1], batch_size=2, shuffle=False)
+
+
+def test_train_classifier_respects_frozen_parameters_without_gradual_unfreezing() -> None:
+    ids, labels = [[3, 4, 5], [6, 7], [8, 9, 10, 11]], [1, 0, 1]
+    clf = LSTMClassifier.from_language_model(small_lm(), n_classes=2)
+    freeze(clf, "encoder")
+    before = {n: p.detach().clone() for n, p in clf.named_parameters()}
+    train_classifier(clf, ids, labels, steps=4, lr=0.05, gradual_unfreezing=False, discriminative_factor=1.0, device="cpu")
+    for name, p in clf.named_parameters():
+        assert torch.equal(p, before[name]) == name.startswith("encoder."), name
+    # with gradual unfreezing the unfreezer takes over, and everything trains by the end
+    train_classifier(clf, ids, labels, steps=4, lr=0.05, device="cpu")
+    assert all(g.trainable for g in clf.layer_groups())
+
+
+def test_set_dropout_changes_only_the_dropouts() -> None:
+    lm = small_lm()
+    ids = torch.randint(3, V, (3, 9))
+    lm.train()
+    assert not torch.equal(lm(ids), lm(ids))  # dropout on: two passes differ
+    state = {k: v.clone() for k, v in lm.state_dict().items()}
+    lm.set_dropout(lm.config.scaled_dropout(0.0))
+    assert lm.config.input_dropout == lm.encoder.config.input_dropout == 0.0
+    assert torch.equal(lm(ids), lm.eval()(ids))  # no dropout left: training mode = eval mode
+    assert all(torch.equal(v, state[k]) for k, v in lm.state_dict().items())
+    with pytest.raises(ValueError, match="dropouts only"):
+        lm.set_dropout(LSTMConfig(vocab_size=V + 1, emb_dim=8, hidden_dim=12))

@@ -285,6 +285,21 @@ class LSTMEncoder(nn.Module):
         """Features per token at the output (``emb_dim``)."""
         return self.config.emb_dim
 
+    def set_dropout(self, config: LSTMConfig) -> None:
+        """Take the dropouts of ``config`` (same sizes), e.g. to train a later stage with another ``drop_mult``.
+
+        Example:
+            >>> enc = LSTMEncoder(LSTMConfig(vocab_size=20, emb_dim=6, hidden_dim=10))
+            >>> enc.set_dropout(enc.config.scaled_dropout(0.0)); enc.input_dropout.p, enc.config.embed_dropout
+            (0.0, 0.0)
+        """
+        sizes = ("vocab_size", "emb_dim", "hidden_dim", "n_layers", "pad_index")
+        if any(getattr(config, k) != getattr(self.config, k) for k in sizes):
+            raise ValueError(f"set_dropout() changes dropouts only; {config} has other sizes than {self.config}")
+        self.config = config
+        self.input_dropout.p, self.hidden_dropout.p, self.output_dropout.p = (
+            config.input_dropout, config.hidden_dropout, config.output_dropout)
+
     def reset_parameters(self) -> None:
         """Embedding normal with ``embed_init_std`` (zero padding row); LSTMs PyTorch's default."""
         nn.init.normal_(self.embedding.weight, 0.0, self.config.embed_init_std)
@@ -363,6 +378,17 @@ class LSTMLanguageModel(nn.Module):
     def forward(self, input_ids: Tensor) -> Tensor:
         """Next-token logits ``(batch, time, vocab_size)`` for ``(batch, time)`` ids."""
         return self.decoder(self.encoder(input_ids))
+
+    def set_dropout(self, config: LSTMConfig) -> None:
+        """Take the dropouts of ``config`` (see :meth:`LSTMEncoder.set_dropout`); sizes must match.
+
+        Example:
+            >>> lm = LSTMLanguageModel(LSTMConfig(vocab_size=20, emb_dim=6, hidden_dim=10))
+            >>> lm.set_dropout(lm.config.scaled_dropout(0.5)); lm.encoder.output_dropout.p
+            0.125
+        """
+        self.encoder.set_dropout(config)
+        self.config = config
 
     def layer_groups(self) -> list[ParamGroup]:
         """Bottom-to-top groups for discriminative learning rates: ``lstm.0`` ... , then ``embedding``.
@@ -707,11 +733,14 @@ def train_classifier(
     - **gradual unfreezing**: only the head trains at first; one more group thaws, from the top,
       at even intervals, so that everything trains after ``unfreeze_within`` of the steps.
 
-    ``discriminative_factor=1`` and ``gradual_unfreezing=False`` is plain fine-tuning of every
-    parameter at one rate (and, for a randomly initialised encoder, training from scratch).
+    ``discriminative_factor=1`` and ``gradual_unfreezing=False`` is plain fine-tuning at one
+    rate (and, for a randomly initialised encoder, training from scratch). Without gradual
+    unfreezing, parameters you froze stay frozen: after ``tlnlp.transfer.freeze(clf, "encoder")``
+    only the head trains, on fixed features. With it, the unfreezer decides, and every group
+    is trainable again at the end.
 
     Arguments:
-        clf: trained in place; its groups' ``requires_grad`` are all True at the end.
+        clf: trained in place.
         token_ids: one list of word ids per example (non-empty).
         labels: one integer label per example.
         steps: optimizer steps (cycling through the examples as often as needed).
@@ -739,8 +768,6 @@ def train_classifier(
     if steps < 2:
         raise ValueError(f"steps must be >= 2 (the slanted triangle needs a rise and a fall), got {steps}")
     groups = clf.layer_groups()
-    for group in groups:
-        group.requires_grad_(True)
     optimizer = torch.optim.AdamW(
         discriminative_lr_groups(groups, lr, factor=discriminative_factor), betas=(0.9, 0.99), weight_decay=weight_decay
     )
@@ -761,8 +788,9 @@ def train_classifier(
         progress=progress,
         seed=seed,
     )
-    for group in groups:
-        group.requires_grad_(True)
+    if gradual_unfreezing:  # short runs may end before the last group thaws
+        for group in groups:
+            group.requires_grad_(True)
     return history
 
 
