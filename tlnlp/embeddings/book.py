@@ -35,6 +35,9 @@ from .vectors import WordVectors
 METHODS: tuple[str, ...] = ("skipgram", "gensim", "glove")
 """``skipgram``: :func:`train_skipgram`; ``gensim``: :func:`train_gensim_skipgram`; ``glove``: :func:`train_glove`."""
 
+CACHE_VERSION = 1
+"""Part of every cache key: bump it when a change to the training code changes the vectors."""
+
 TEXT8_SENTENCE_LENGTH = 1000
 """text8 has no sentence breaks; like word2vec's C code we cut it into 1,000-word pieces."""
 
@@ -170,7 +173,7 @@ def load_or_train(
         with np.load(path, allow_pickle=False) as z:
             return TrainedVectors(WordVectors(z["words"].tolist(), z["vectors"]), float(z["train_seconds"]), from_cache=True)
 
-    key = {"method": method, "config": config.key(), "corpus": corpus_fingerprint(sentences)}
+    key = {"version": CACHE_VERSION, "method": method, "config": config.key(), "corpus": corpus_fingerprint(sentences)}
     return load_or_compute(f"word-vectors-{method}", key, compute, save, load, suffix=".npz")
 
 
