@@ -40,6 +40,7 @@ from tlnlp.data import (
     read_conll,
     sample_labelled,
     simple_tokenize,
+    wikitext2_paragraphs,
 )
 
 MIRROR = os.environ.get("TLNLP_DATA_DIR")
@@ -237,6 +238,14 @@ def test_general_english_pool_is_the_tokenised_sources_without_eval_splits():
     assert len(pool) == 250 + len(valid_only) + 8_000 + len(conll)
     test_paragraphs = {tuple(simple_tokenize(line)) for line in load_wikitext2("test").splitlines() if len(line) > 200}
     assert not test_paragraphs & {tuple(s) for s in pool}, "WikiText-2 test is an evaluation split"
+    # the held-out paragraphs chapters evaluate on: every non-heading line of the test split, <unk> removed
+    test_lines = [line for line in load_wikitext2("test").splitlines() if line.strip()]
+    paragraphs = wikitext2_paragraphs("test")
+    assert paragraphs[0].startswith("Robert   is an English film")  # the article's title heading is gone
+    assert not any(p.startswith("=") or "<unk>" in p for p in paragraphs)
+    body = [line for line in test_lines if not line.strip().startswith("=")]
+    n_words = sum(len(line.split()) - line.split().count("<unk>") for line in body)
+    assert sum(len(p.split()) for p in paragraphs) == n_words  # no text lost but the <unk> markers
 
 
 def test_simple_tokenize():

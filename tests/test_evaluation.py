@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tlnlp.evaluation import format_mean_sd, margin_from_spread, run_over_seeds, summarize
+from tlnlp.evaluation import format_mean_sd, margin_from_spread, run_over_seeds, select, summarize
 
 
 def results() -> pd.DataFrame:
@@ -35,6 +35,16 @@ def test_summarize_matches_numpy_mean_and_sample_sd() -> None:
     assert one["n"].tolist() == [8, 8]
     with pytest.raises(KeyError, match="f1"):
         summarize(df, "method", "f1")
+
+
+def test_select_keeps_the_rows_matching_every_condition() -> None:
+    df = pd.DataFrame({"method": ["a", "b", "a", "a"], "n": [16, 16, 64, 16], "acc": [0.1, 0.2, 0.3, 0.4]})
+    assert select(df, "acc", method="a", n=16).tolist() == [0.1, 0.4]
+    assert select(df, "acc", n=64).tolist() == [0.3]
+    assert select(df, "acc").tolist() == [0.1, 0.2, 0.3, 0.4]
+    assert select(df, "acc", method="c").size == 0
+    with pytest.raises(KeyError, match="seed"):
+        select(df, "acc", seed=0)
 
 
 def test_format_mean_sd() -> None:

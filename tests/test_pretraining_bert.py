@@ -365,17 +365,25 @@ def test_collator_pads_and_batches(seed: int, lengths: list[int], multiple: int 
         assert torch.equal(batch["input_ids"][k, :n][~chosen], original[~chosen])
 
 
-def test_collator_batch_feeds_bert_for_pretraining(minilm_tokenizer) -> None:
+TWO_DOCUMENTS = [["The cat sat on the mat.", "It was warm.", "Then it slept.", "Later it woke up."],
+                 ["Stocks fell on Monday.", "Traders were nervous.", "Bonds rose."]]
+
+
+def tiny_bert_and_batch(tokenizer, *, seed: int, mlm_probability: float, n_layers: int):
+    """A randomly initialised tiny BertForPreTraining and a collated NSP + MLM batch of TWO_DOCUMENTS."""
     from transformers import BertConfig, BertForPreTraining
 
-    docs = [["The cat sat on the mat.", "It was warm.", "Then it slept.", "Later it woke up."],
-            ["Stocks fell on Monday.", "Traders were nervous.", "Bonds rose."]]
-    examples = make_nsp_examples(docs, minilm_tokenizer, max_length=24, seed=0)
-    batch = BertPretrainingCollator(minilm_tokenizer, seed=0, mlm_probability=0.5)(examples)
-    config = BertConfig(vocab_size=len(minilm_tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+    examples = make_nsp_examples(TWO_DOCUMENTS, tokenizer, max_length=24, seed=seed)
+    batch = BertPretrainingCollator(tokenizer, seed=seed, mlm_probability=mlm_probability)(examples)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=n_layers, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=32)
-    torch.manual_seed(0)
-    out = BertForPreTraining(config)(**batch)
+    torch.manual_seed(seed)
+    return BertForPreTraining(config), batch
+
+
+def test_collator_batch_feeds_bert_for_pretraining(minilm_tokenizer) -> None:
+    model, batch = tiny_bert_and_batch(minilm_tokenizer, seed=0, mlm_probability=0.5, n_layers=1)
+    out = model(**batch)
     assert out.prediction_logits.shape == (*batch["input_ids"].shape, len(minilm_tokenizer))
     # Independent check: the model's loss is the MLM cross-entropy over chosen positions plus the NSP cross-entropy.
     chosen = batch["labels"] != IGNORE_INDEX
@@ -385,16 +393,8 @@ def test_collator_batch_feeds_bert_for_pretraining(minilm_tokenizer) -> None:
 
 
 def test_gathered_pretraining_loss_equals_the_models_own(minilm_tokenizer) -> None:
-    from transformers import BertConfig, BertForPreTraining
-
-    docs = [["The cat sat on the mat.", "It was warm.", "Then it slept.", "Later it woke up."],
-            ["Stocks fell on Monday.", "Traders were nervous.", "Bonds rose."]]
-    examples = make_nsp_examples(docs, minilm_tokenizer, max_length=24, seed=1)
-    batch = BertPretrainingCollator(minilm_tokenizer, seed=1, mlm_probability=0.3)(examples)
-    config = BertConfig(vocab_size=len(minilm_tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=32)
-    torch.manual_seed(1)
-    model = BertForPreTraining(config).eval()
+    model, batch = tiny_bert_and_batch(minilm_tokenizer, seed=1, mlm_probability=0.3, n_layers=2)
+    model.eval()
     with torch.no_grad():
         reference = model(**batch)
         ours = bert_pretraining_loss(model, batch)

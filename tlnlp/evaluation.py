@@ -43,6 +43,31 @@ def summarize(df: pd.DataFrame, by: str | Sequence[str], value: str) -> pd.DataF
     return grouped.agg(mean="mean", sd=lambda v: v.std(ddof=1), n="count").reset_index()
 
 
+def select(df: pd.DataFrame, value: str, **where: Any) -> np.ndarray:
+    """The ``value`` column of the runs whose columns equal ``where`` (e.g. one method at one label count).
+
+    Arguments:
+        df: one row per run (e.g. from :func:`run_over_seeds`).
+        value: the measured column, e.g. ``"accuracy"``.
+        **where: column = value conditions, all of which must hold.
+
+    Returns:
+        The selected values, in row order (empty if no run matches).
+
+    Example:
+        >>> df = pd.DataFrame({"method": ["a", "a", "b"], "n_labels": [16, 64, 16], "acc": [0.8, 0.9, 0.5]})
+        >>> select(df, "acc", method="a", n_labels=16).tolist()
+        [0.8]
+    """
+    missing = [c for c in [value, *where] if c not in df.columns]
+    if missing:
+        raise KeyError(f"select(): no column(s) {missing} in the DataFrame; it has {list(df.columns)}")
+    keep = np.ones(len(df), dtype=bool)
+    for column, wanted in where.items():
+        keep &= (df[column] == wanted).to_numpy()
+    return df.loc[keep, value].to_numpy()
+
+
 def format_mean_sd(mean: float, sd: float, digits: int = 3) -> str:
     """Format a result as ``mean ± sd``.
 

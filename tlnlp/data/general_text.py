@@ -48,11 +48,20 @@ def _head500() -> Iterable[str]:
     return (" ".join(tokens) for tokens in load_wikipedia_head500())
 
 
+def wikitext2_paragraphs(split: str) -> list[str]:
+    """The paragraphs of a WikiText-2 split as plain text: headings dropped, ``<unk>`` markers removed.
+
+    Example:
+        >>> paragraphs = wikitext2_paragraphs("test")  # doctest: +SKIP
+        >>> simple_tokenize(paragraphs[0])[:4]  # doctest: +SKIP
+        ['robert', 'is', 'an', 'english']
+    """
+    lines = (line.strip() for line in load_wikitext2(split).splitlines())
+    return [line.replace("<unk>", " ") for line in lines if line and not line.startswith("=")]
+
+
 def _wikitext2_valid() -> Iterable[str]:
-    for line in load_wikitext2("valid").splitlines():
-        line = line.strip()
-        if line and not line.startswith("="):
-            yield line.replace("<unk>", " ")
+    return wikitext2_paragraphs("valid")
 
 
 def _amazon() -> Iterable[str]:
