@@ -19,7 +19,11 @@ weights each time. Both final models are scored on the full SST-2 dev set (872 s
 the same function. It prints sentences/s for both, their ratio and both accuracies
 (``--trainer-default`` adds Trainer with its default random batches), then the token slots
 each loader makes the model compute in one epoch (real tokens + padding), which is where a
-difference in throughput comes from when both loops are compute-bound, and with
+difference in throughput comes from when both loops are compute-bound; then the
+floating-point work of an epoch (forward + backward matrix multiplications, counted by
+``torch.utils.flop_counter``), the rate each loop achieved against this machine's fp32
+matmul peak, and the rate that 1.5x Trainer's throughput would take, with tlnlp's batches
+and with no padding at all; and with
 ``--profile-steps N`` a ``torch.profiler`` summary of N steps of each. Run it under the
 heavy-run lock so a neighbour's job does not skew the timings (about 4 minutes on 2 cores)::
 
@@ -88,6 +92,67 @@ def padded_tokens(loader: Any) -> tuple[int, int]:
         slots += batch["input_ids"].numel()
         real += int(batch["attention_mask"].sum())
     return slots, real
+
+
+def gemm_peak(model: SequenceClassifier, rows: int = 640, repeats: int = 5) -> float:
+    """This machine's fp32 matmul rate (GFLOP/s) at the model's own layer shapes.
+
+    The best of ``repeats`` timings of ``torch.mm`` for each distinct ``nn.Linear`` weight
+    shape with ``rows`` token rows (a batch of 32 sentences of 20 tokens), the highest of
+    those: no training loop can run its matrix multiplications faster than this.
+    """
+    shapes = {tuple(m.weight.shape) for m in model.modules() if isinstance(m, torch.nn.Linear)}
+    best = 0.0
+    for out_features, in_features in shapes:
+        a, b = torch.randn(rows, in_features), torch.randn(in_features, out_features)
+        reps = max(1, int(1e9 / (2 * rows * in_features * out_features)))
+        for _ in range(3):
+            a @ b  # warm-up
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(reps):
+                a @ b
+            best = max(best, 2 * rows * in_features * out_features * reps / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+class TrainingFlops:
+    """Floating-point operations of one forward + backward pass, counted by ``torch.utils.flop_counter``.
+
+    The count depends only on a batch's shape, so each shape is run once (on real
+    tensors) and remembered. Matrix multiplications and attention are counted; the
+    element-wise work (GELU, LayerNorm, dropout, the optimizer) is not, so the rates it
+    gives are a lower bound on the arithmetic done.
+    """
+
+    def __init__(self, model: SequenceClassifier) -> None:
+        self.model = model
+        self._by_shape: dict[tuple[int, ...], int] = {}
+
+    def batch(self, batch: dict[str, torch.Tensor]) -> int:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        shape = tuple(batch["input_ids"].shape)
+        if shape not in self._by_shape:
+            counter = FlopCounterMode(display=False)
+            with counter:
+                self.model(**batch).loss.backward()
+            self.model.zero_grad(set_to_none=True)
+            self._by_shape[shape] = counter.get_total_flops()
+        return self._by_shape[shape]
+
+    def epoch(self, loader: Any) -> int:
+        """FLOPs of one pass over ``loader``, padding included."""
+        return sum(self.batch(batch) for batch in loader)
+
+    def unpadded(self, data: TokenizedDataset) -> int:
+        """FLOPs if every sentence were computed alone at its own length: no padding at all."""
+        return sum(self.batch(_single(data[i])) for i in range(len(data)))
+
+
+def _single(example: dict[str, Any]) -> dict[str, torch.Tensor]:
+    ids = torch.tensor([example["input_ids"]])
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([example["labels"]])}
 
 
 def make_trainer(
@@ -219,6 +284,23 @@ def main() -> None:
     for name, (n_slots, n_real) in slots.items():
         print(f"{name:>24}: {n_slots:,} token slots per epoch for {n_real:,} real tokens "
               f"({1 - n_real / n_slots:.1%} padding); {n_slots * args.epochs / statistics.median(seconds[name]):,.0f} slots/s")
+
+    # How close each loop runs to the machine's limit, and whether 1.5x Trainer is within it.
+    counter = TrainingFlops(build_model(encoder.model, args.seed))
+    flops = {name: counter.epoch(loader) * args.epochs for name, loader in loaders.items()}
+    no_padding = counter.unpadded(data) * args.epochs
+    peak = gemm_peak(counter.model)
+    achieved = {name: flops[name] / statistics.median(seconds[name]) / 1e9 for name in flops}
+    print(f"\nfp32 matmul peak of this machine at the model's shapes: {peak:.0f} GFLOP/s ({torch.get_num_threads()} threads)")
+    for name in flops:
+        print(f"{name:>24}: {flops[name] / 1e12:.2f} TFLOP of forward + backward matmuls, "
+              f"{achieved[name]:.0f} GFLOP/s = {achieved[name] / peak:.0%} of peak")
+    target_seconds = statistics.median(seconds["Trainer"]) / 1.5
+    print(f"1.5x Trainer (group_by_length) means one epoch in {target_seconds:.1f} s: "
+          f"{flops['tlnlp'] / target_seconds / 1e9:.0f} GFLOP/s with tlnlp's batches "
+          f"({flops['tlnlp'] / target_seconds / 1e9 / peak:.0%} of peak), "
+          f"{no_padding / target_seconds / 1e9:.0f} GFLOP/s with no padding at all "
+          f"({no_padding / target_seconds / 1e9 / peak:.0%} of peak)")
     if args.profile_steps:
         short = argparse.Namespace(**{**vars(args), "n_train": args.profile_steps * args.batch_size, "epochs": 1})
         part = data.subset(range(short.n_train))
@@ -226,7 +308,8 @@ def main() -> None:
         profile("Trainer (group_by_length)",
                 lambda: run_trainer(build_model(encoder.model, args.seed), part, short, tokenizer, "group_by_length"))
     if args.json:
-        print(json.dumps({"sentences_per_s": rate, "accuracy": accuracies, "seconds": seconds, "token_slots": slots}))
+        print(json.dumps({"sentences_per_s": rate, "accuracy": accuracies, "seconds": seconds, "token_slots": slots,
+                          "flops": flops, "flops_no_padding": no_padding, "gemm_peak_gflops": peak}))
 
 
 if __name__ == "__main__":
