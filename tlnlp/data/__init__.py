@@ -36,6 +36,7 @@ from .registry import (
     get_dataset,
 )
 from .resolve import DataNotFoundError, dataset_file, dataset_path
+from .episodes import Episode, sample_episode
 from .sampling import sample_labelled
 
 __all__ = [
@@ -83,4 +84,6 @@ __all__ = [
     "load_wikipedia_head500",
     # sampling
     "sample_labelled",
+    "Episode",
+    "sample_episode",
 ]

@@ -1,0 +1,165 @@
+"""MAML (Finn et al. 2017): learn an initialisation from which a few gradient steps fit a new task.
+
+For a task with support set :math:`S` and query set :math:`Q`, the inner loop adapts the
+meta-parameters :math:`\\theta` with one or more steps of
+:math:`\\theta' = \\theta - \\alpha \\nabla_\\theta \\mathcal{L}_S(\\theta)`; the outer
+loop minimises the query loss *after* adaptation, :math:`\\mathcal{L}_Q(\\theta')`, averaged
+over tasks. Its gradient goes through the inner step, giving
+:math:`(I - \\alpha \\nabla^2 \\mathcal{L}_S(\\theta))\\, \\nabla \\mathcal{L}_Q(\\theta')`,
+which needs second derivatives; first-order MAML drops the Hessian term.
+
+The adaptation is functional (``torch.func.functional_call`` with a dict of fast weights),
+so the model's own parameters are never overwritten and any ``nn.Module`` works, Hugging
+Face models included.
+
+>>> import torch
+>>> model = torch.nn.Linear(3, 2)
+>>> maml = MAML(model, inner_lr=0.1)
+>>> x, y = torch.randn(4, 3), torch.tensor([0, 1, 0, 1])
+>>> fast = maml.adapt(x, y)
+>>> maml.predict(fast, x).shape
+torch.Size([4, 2])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Callable, Iterable, NamedTuple
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+__all__ = ["MAML", "Task", "adapt", "forward"]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Params = dict[str, torch.Tensor]
+
+
+def forward(model: nn.Module, params: Params, inputs: Any) -> torch.Tensor:
+    """``model(inputs)`` with ``params`` in place of its own; a dict of inputs goes in as keyword
+    arguments (``input_ids=..., attention_mask=...``), and an output with ``.logits`` (a Hugging
+    Face model) gives its logits.
+
+    Example:
+        >>> lin = torch.nn.Linear(2, 1)
+        >>> forward(lin, {"weight": torch.ones(1, 2), "bias": torch.zeros(1)}, torch.ones(1, 2)).item()
+        2.0
+    """
+    if isinstance(inputs, Mapping):
+        out = functional_call(model, params, (), dict(inputs))
+    else:
+        out = functional_call(model, params, (inputs,))
+    return out.logits if hasattr(out, "logits") else out
+
+
+class Task(NamedTuple):
+    """One task: a support set to adapt on and a query set to score the adapted model."""
+
+    support_x: Any  # a tensor, or a dict of keyword arguments for the model
+    support_y: torch.Tensor
+    query_x: Any
+    query_y: torch.Tensor
+
+
+def adapt(
+    model: nn.Module,
+    params: Params,
+    inputs: Any,
+    targets: torch.Tensor,
+    *,
+    loss_fn: LossFn = nn.functional.cross_entropy,
+    steps: int = 1,
+    inner_lr: float = 0.01,
+    first_order: bool = False,
+) -> Params:
+    """``steps`` plain gradient steps on ``(inputs, targets)``, returned as new fast weights.
+
+    Arguments:
+        model: the network; only its structure is used (weights come from ``params``).
+        params: name -> tensor for the parameters to adapt (others keep the model's values).
+        inputs, targets: the support set; ``inputs`` may be a dict of keyword arguments.
+        loss_fn: ``loss_fn(model_output, targets)``.
+        steps: inner gradient steps.
+        inner_lr: the inner step size :math:`\\alpha`.
+        first_order: do not differentiate through the inner gradients (first-order MAML).
+
+    Returns:
+        The adapted parameters; with ``first_order=False`` they stay differentiable functions
+        of ``params`` (second-order MAML).
+
+    Example:
+        >>> model = torch.nn.Linear(1, 1, bias=False)
+        >>> _ = model.weight.data.fill_(0.0)
+        >>> fast = adapt(model, dict(model.named_parameters()), torch.ones(1, 1), torch.ones(1, 1),
+        ...              loss_fn=torch.nn.functional.mse_loss, inner_lr=0.25)
+        >>> fast["weight"].item()  # 0 - 0.25 * d/dw (w - 1)^2 at w = 0 = 0.5
+        0.5
+    """
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if not params:
+        raise ValueError("params is empty: pass dict(model.named_parameters()) or the subset to adapt")
+    for _ in range(steps):
+        loss = loss_fn(forward(model, params, inputs), targets)
+        grads = torch.autograd.grad(loss, list(params.values()), create_graph=not first_order, allow_unused=True)
+        params = {
+            name: p if g is None else p - inner_lr * (g.detach() if first_order else g)
+            for (name, p), g in zip(params.items(), grads)
+        }
+    return params
+
+
+class MAML:
+    """A model with MAML's inner loop attached, in the spirit of learn2learn's wrapper.
+
+    Arguments:
+        model: the network whose parameters are the meta-parameters :math:`\\theta`.
+        inner_lr: inner step size :math:`\\alpha`.
+        inner_steps: inner gradient steps per task.
+        first_order: first-order MAML (no second derivatives).
+        loss_fn: ``loss_fn(output, targets)``, for both loops.
+
+    Train by calling :meth:`meta_loss` on a batch of tasks and stepping any optimizer over
+    ``model.parameters()``.
+
+    Example:
+        >>> maml = MAML(torch.nn.Linear(3, 2), inner_lr=0.1, inner_steps=2)
+        >>> task = Task(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]), torch.randn(6, 3), torch.tensor([0, 1] * 3))
+        >>> maml.meta_loss([task]).backward()
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        inner_lr: float,
+        inner_steps: int = 1,
+        first_order: bool = False,
+        loss_fn: LossFn = nn.functional.cross_entropy,
+    ) -> None:
+        self.model = model
+        self.inner_lr = inner_lr
+        self.inner_steps = inner_steps
+        self.first_order = first_order
+        self.loss_fn = loss_fn
+
+    def params(self) -> Params:
+        """The meta-parameters that adapt: every parameter with ``requires_grad``."""
+        return {name: p for name, p in self.model.named_parameters() if p.requires_grad}
+
+    def adapt(self, support_x: Any, support_y: torch.Tensor, steps: int | None = None) -> Params:
+        """Fast weights for one task (see :func:`adapt`)."""
+        return adapt(self.model, self.params(), support_x, support_y, loss_fn=self.loss_fn,
+                     steps=self.inner_steps if steps is None else steps, inner_lr=self.inner_lr,
+                     first_order=self.first_order)
+
+    def predict(self, fast: Params, x: Any) -> torch.Tensor:
+        """The model's output on ``x`` with the fast weights."""
+        return forward(self.model, fast, x)
+
+    def meta_loss(self, tasks: Iterable[Task]) -> torch.Tensor:
+        """Mean query loss after adapting to each task's support set."""
+        losses = [self.loss_fn(self.predict(self.adapt(t.support_x, t.support_y), t.query_x), t.query_y) for t in tasks]
+        if not losses:
+            raise ValueError("meta_loss() needs at least one task")
+        return torch.stack(losses).mean()
