@@ -185,7 +185,9 @@ def train_domain_adversarial(
     """Train on labelled source rows and unlabelled target rows; return the per-step losses.
 
     The model's wiring must match the mode: a reversal layer for ``"dann"``, none for
-    ``"joint"`` (``"source_only"`` takes either, as its domain head gets no loss).
+    ``"joint"`` (``"source_only"`` takes either, as its domain head gets no loss). Every
+    step draws ``batch_size`` source and ``batch_size`` target rows with replacement (seeded);
+    the model is left in eval mode.
 
     Returns:
         ``{"label_loss": [...], "domain_loss": [...], "scale": [...]}``, one entry per step.
