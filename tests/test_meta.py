@@ -159,3 +159,31 @@ def test_episode_errors_name_the_problem():
         sample_episode(labels, 4, 1, 1, np.random.default_rng(0))
     with pytest.raises(ValueError, match="has 4 rows; an episode needs k_shot \\+ n_query = 5"):
         sample_episode(labels, 2, 3, 2, np.random.default_rng(0))
+
+
+def test_episode_accuracies_of_an_oracle_a_constant_and_prototypes_on_separated_clusters():
+    from tlnlp.meta import episode_accuracies
+
+    labels = np.repeat(np.arange(6), 8)
+    features = torch.tensor(np.eye(6)[labels] * 10 + np.random.default_rng(0).normal(size=(48, 6)))
+    shape = dict(n_way=3, k_shot=2, n_query=4, episodes=10, seed=1)
+    constant = episode_accuracies(lambda t: torch.zeros(12, 3), features, labels, **shape)
+    assert constant.tolist() == [1 / 3] * 10  # balanced queries: always class 0 is right a third of the time
+    oracle = episode_accuracies(lambda t: nn.functional.one_hot(t.query_y, 3).double(), features, labels, **shape)
+    assert oracle.tolist() == [1.0] * 10
+    protos = episode_accuracies(lambda t: prototype_logits(t.query_x, prototypes(t.support_x, t.support_y, 3)),
+                                features, labels, **shape)
+    assert protos.min() == 1.0
+    with pytest.raises(ValueError, match=r"expected \(12, 3\)"):
+        episode_accuracies(lambda t: torch.zeros(12, 2), features, labels, **shape)
+
+
+def test_episode_accuracies_let_the_predictor_adapt_with_gradients():
+    from tlnlp.meta import episode_accuracies
+
+    labels = np.repeat(np.arange(4), 6)
+    features = torch.tensor(np.eye(4)[labels] * 3.0)
+    learner = MAML(nn.Linear(4, 2), inner_lr=1.0, inner_steps=10, first_order=True)
+    adapted = episode_accuracies(lambda t: learner.predict(learner.adapt(t.support_x, t.support_y), t.query_x),
+                                 features, labels, n_way=2, k_shot=2, n_query=2, episodes=5)
+    assert adapted.mean() == 1.0

@@ -3,8 +3,9 @@
 >>> from tlnlp.meta import MAML, Task, reptile_step, prototypes, prototype_logits
 """
 
+from .evaluation import episode_accuracies, episode_task
 from .maml import MAML, Task, adapt
 from .protonet import prototype_logits, prototypes
 from .reptile import reptile_step
 
-__all__ = ["MAML", "Task", "adapt", "prototype_logits", "prototypes", "reptile_step"]
+__all__ = ["MAML", "Task", "adapt", "episode_accuracies", "episode_task", "prototype_logits", "prototypes", "reptile_step"]
