@@ -14,13 +14,13 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..data.episodes import sample_episode
+from ..data.episodes import Episode, sample_episode
 from .maml import Task
 
 __all__ = ["episode_accuracies", "episode_task"]
 
 
-def episode_task(features: torch.Tensor, episode) -> Task:
+def episode_task(features: torch.Tensor, episode: Episode) -> Task:
     """The :class:`~tlnlp.meta.Task` of an :class:`~tlnlp.data.Episode`: its rows of ``features``
     and its episode labels."""
     return Task(features[episode.support], torch.as_tensor(episode.support_labels),
