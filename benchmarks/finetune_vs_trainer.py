@@ -1,6 +1,6 @@
 """Fine-tuning throughput: tlnlp's loop against Hugging Face ``Trainer``, same job.
 
-Both fine-tune the same model (all-MiniLM-L6-v2 + :class:`tlnlp.transfer.SequenceClassifier`,
+Both fine-tune the same model (all-MiniLM-L6-v2 + :class:`tlnlp.models.Classifier`,
 every parameter trainable) on the same SST-2 training sentences, tokenised once up front
 (max 64 tokens), with the same batch size, number of steps, seed, learning rate, linear
 schedule with 10 % warm-up, AdamW (weight decay 0.01) and gradient clipping at 1.0:
@@ -49,13 +49,14 @@ import torch
 from tlnlp.data import load_sst2, sample_labelled
 from tlnlp.models import load_encoder
 from tlnlp.train import accuracy, evaluate, fit
-from tlnlp.transfer import SequenceClassifier, TokenizedDataset, make_loader, tokenize
+from tlnlp.models import Classifier
+from tlnlp.transfer import TokenizedDataset, make_loader, tokenize
 
 
-def build_model(pretrained: torch.nn.Module, seed: int) -> SequenceClassifier:
+def build_model(pretrained: torch.nn.Module, seed: int) -> Classifier:
     """A fresh classifier: a copy of the pretrained encoder and a head initialised from ``seed``."""
     torch.manual_seed(seed)
-    return SequenceClassifier(copy.deepcopy(pretrained))
+    return Classifier(copy.deepcopy(pretrained), num_labels=2)
 
 
 def linear_warmup(optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float) -> Any:
@@ -64,7 +65,7 @@ def linear_warmup(optimizer: torch.optim.Optimizer, total_steps: int, warmup_rat
     return get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * total_steps + 0.999), total_steps)
 
 
-def run_tlnlp(model: SequenceClassifier, data: TokenizedDataset, args: argparse.Namespace, pad_id: int) -> float:
+def run_tlnlp(model: Classifier, data: TokenizedDataset, args: argparse.Namespace, pad_id: int) -> float:
     loader = make_loader(data, args.batch_size, shuffle=True, pad_token_id=pad_id)
     decay = [p for n, p in model.named_parameters() if not _no_decay(n)]
     no_decay = [p for n, p in model.named_parameters() if _no_decay(n)]
@@ -94,7 +95,7 @@ def padded_tokens(loader: Any) -> tuple[int, int]:
     return slots, real
 
 
-def gemm_peak(model: SequenceClassifier, rows: int = 640, repeats: int = 5) -> float:
+def gemm_peak(model: Classifier, rows: int = 640, repeats: int = 5) -> float:
     """This machine's fp32 matmul rate (GFLOP/s) at the model's own layer shapes.
 
     The best of ``repeats`` timings of ``torch.mm`` for each distinct ``nn.Linear`` weight
@@ -125,7 +126,7 @@ class TrainingFlops:
     gives are a lower bound on the arithmetic done.
     """
 
-    def __init__(self, model: SequenceClassifier) -> None:
+    def __init__(self, model: Classifier) -> None:
         self.model = model
         self._by_shape: dict[tuple[int, ...], int] = {}
 
@@ -156,7 +157,7 @@ def _single(example: dict[str, Any]) -> dict[str, torch.Tensor]:
 
 
 def make_trainer(
-    model: SequenceClassifier, data: TokenizedDataset, args: argparse.Namespace, tokenizer: Any, sampling: str, out: str
+    model: Classifier, data: TokenizedDataset, args: argparse.Namespace, tokenizer: Any, sampling: str, out: str
 ) -> Any:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
@@ -191,7 +192,7 @@ def make_trainer(
 
 
 def run_trainer(
-    model: SequenceClassifier, data: TokenizedDataset, args: argparse.Namespace, tokenizer: Any, sampling: str
+    model: Classifier, data: TokenizedDataset, args: argparse.Namespace, tokenizer: Any, sampling: str
 ) -> float:
     with tempfile.TemporaryDirectory() as out:
         trainer = make_trainer(model, data, args, tokenizer, sampling, out)
@@ -241,7 +242,7 @@ def main() -> None:
     dev_loader = make_loader(tokenize(tokenizer, dev.texts, dev.labels, max_length=args.max_length), 128,
                              shuffle=False, pad_token_id=tokenizer.pad_token_id)
 
-    runners: dict[str, Callable[[SequenceClassifier], float]] = {
+    runners: dict[str, Callable[[Classifier], float]] = {
         "tlnlp": lambda m: run_tlnlp(m, data, args, tokenizer.pad_token_id),
         "Trainer": lambda m: run_trainer(m, data, args, tokenizer, "group_by_length"),
     }

@@ -12,11 +12,11 @@ from transformers import AutoConfig, AutoModel, BertConfig, BertModel
 
 from tlnlp.config import seed_everything
 from tlnlp.train import fit
+from tlnlp.models import Classifier
 from tlnlp.transfer import (
     GradualUnfreezer,
     LengthBucketSampler,
     PadCollator,
-    SequenceClassifier,
     StepTogether,
     TokenizedDataset,
     UnknownModuleError,
@@ -47,9 +47,9 @@ def tiny_config(layers: int = N_LAYERS) -> BertConfig:
     )
 
 
-def tiny_classifier(layers: int = N_LAYERS, seed: int = 0) -> SequenceClassifier:
+def tiny_classifier(layers: int = N_LAYERS, seed: int = 0) -> Classifier:
     torch.manual_seed(seed)
-    return SequenceClassifier(BertModel(tiny_config(layers)), num_labels=N_LABELS)
+    return Classifier(BertModel(tiny_config(layers)), num_labels=N_LABELS)
 
 
 # Hand counts of a BERT layer and of its embeddings, from the config alone.
@@ -77,7 +77,7 @@ def trainable_count(model: torch.nn.Module) -> int:
 
 def test_full_model_count_matches_config_and_pooler_is_removed():
     model = tiny_classifier()
-    assert model.encoder.pooler is None  # unused by mean pooling: neither runs nor trains
+    assert model.body.pooler is None  # unused by mean pooling: neither runs nor trains
     expected = embeddings(H, V, P) + N_LAYERS * per_layer(H, I) + head(H, N_LABELS)
     assert count_parameters(model) == trainable_count(model) == expected
 
@@ -86,7 +86,7 @@ def test_minilm_layer_groups_match_hand_counts():
     from tlnlp.models.encoders import offline_model_dir
 
     config = AutoConfig.from_pretrained(offline_model_dir())
-    model = SequenceClassifier(AutoModel.from_config(config), num_labels=2)
+    model = Classifier(AutoModel.from_config(config), num_labels=2)
     groups = layer_groups(model)
     h, i = config.hidden_size, config.intermediate_size
     assert [g.name for g in groups] == ["embeddings", *[f"layer.{k}" for k in range(config.num_hidden_layers)], "head"]
@@ -103,8 +103,8 @@ def test_minilm_strategy_counts_match_hand_counts():
     config = AutoConfig.from_pretrained(offline_model_dir())
     h, i, n_layers, r = config.hidden_size, config.intermediate_size, config.num_hidden_layers, 8
 
-    def fresh() -> SequenceClassifier:
-        return SequenceClassifier(AutoModel.from_config(config), num_labels=2)
+    def fresh() -> Classifier:
+        return Classifier(AutoModel.from_config(config), num_labels=2)
 
     full = fresh()
     total = embeddings(h, config.vocab_size, config.max_position_embeddings, config.type_vocab_size)
@@ -129,7 +129,7 @@ def test_minilm_strategy_counts_match_hand_counts():
 def test_probe_trains_only_the_head():
     model = tiny_classifier()
     freeze(model)
-    assert unfreeze(model, "head") == ["head.weight", "head.bias"]
+    assert unfreeze(model, "head") == ["head.1.weight", "head.1.bias"]
     assert trainable_count(model) == head(H, N_LABELS)
     assert [p.shape for p in trainable_parameters(model)] == [torch.Size([N_LABELS, H]), torch.Size([N_LABELS])]
 
@@ -152,10 +152,10 @@ def test_layer_glob_does_not_match_a_longer_index():
 def test_unknown_name_lists_prefixes_and_suggests():
     model = tiny_classifier()
     with pytest.raises(UnknownModuleError) as err:
-        freeze(model, ["encoder.encoder.layr.0"])
+        freeze(model, ["body.encoder.layr.0"])
     message = str(err.value)
-    assert "'encoder.encoder.layer.0'" in message  # the closest real name
-    assert "Available prefixes:" in message and "head" in message and "encoder.embeddings" in message
+    assert "'body.encoder.layer.0'" in message  # the closest real name
+    assert "Available prefixes:" in message and "head" in message and "body.embeddings" in message
     assert isinstance(err.value, LookupError)
     # nothing was changed by the failed call
     assert trainable_count(model) == count_parameters(model)

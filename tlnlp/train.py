@@ -6,6 +6,12 @@ on CUDA only, so CPU runs are fp32 and reproducible given a seed.
 
 **The batch contract** (the same for :func:`fit` and :func:`evaluate`):
 
+**The model contract**: a model returns a tensor of logits, or an object with ``logits`` and,
+when the batch gives it targets, ``loss`` -- :class:`tlnlp.models.Output` for every tlnlp model
+(the :class:`~tlnlp.models.Classifier` head, the GPT, the LSTM language model, the DANN loss
+module) and ``ModelOutput`` for Hugging Face's. Anything else is refused with an error that
+says so.
+
 * **dict batch** (Hugging Face style), e.g. ``{"input_ids", "attention_mask", "labels"}``:
 
   - without ``loss_fn``: ``out = model(**batch)``; the loss is ``out.loss`` (or
@@ -460,6 +466,7 @@ def _forward(
             out = model(**batch)
             if isinstance(out, torch.Tensor):
                 raise ValueError("the model returned a plain tensor for a dict batch: pass loss_fn=... to score it")
+            _check_output(out)
             loss, logits, targets = _field(out, "loss"), _field(out, "logits"), batch.get("labels")
             if loss is None and need_loss:
                 raise ValueError(
@@ -496,12 +503,29 @@ def _field(out: Any, name: str) -> Any:
     return out.get(name) if isinstance(out, Mapping) else getattr(out, name, None)
 
 
+_CONTRACT = (
+    "a model trained by fit() returns a tensor of logits, or an object with .logits and, when it is given "
+    "targets, .loss: tlnlp.models.Output(logits=..., loss=...) or a Hugging Face ModelOutput"
+)
+
+
+def _check_output(out: Any) -> None:
+    """Reject outputs fit() cannot read, saying what the contract is."""
+    if isinstance(out, torch.Tensor) or isinstance(out, Mapping) or hasattr(out, "logits") or hasattr(out, "loss"):
+        return
+    kind = type(out).__name__
+    if isinstance(out, (tuple, list)):
+        kind = f"a {kind} of {len(out)} items (fit cannot tell which is the loss)"
+    raise TypeError(f"fit() cannot read the model's output, {kind}: {_CONTRACT}")
+
+
 def _logits(out: Any) -> torch.Tensor:
     if isinstance(out, torch.Tensor):
         return out
+    _check_output(out)
     logits = _field(out, "logits")
     if logits is None:
-        raise TypeError(f"the model output ({type(out).__name__}) is neither a tensor nor has .logits")
+        raise TypeError(f"the model output ({type(out).__name__}) has no logits: {_CONTRACT}")
     return logits
 
 

@@ -13,6 +13,12 @@ import importlib
 from typing import Any
 
 _LAZY: dict[str, str] = {
+    "Classifier": "heads",
+    "POOLINGS": "heads",
+    "PoolingError": "heads",
+    "Output": "output",
+    "GPT": "gpt",
+    "GPTConfig": "gpt",
     "Encoder": "encoders",
     "ModelNotAvailableError": "encoders",
     "count_parameters": "encoders",

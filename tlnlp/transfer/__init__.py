@@ -6,7 +6,8 @@ Model-agnostic pieces (any ``torch.nn.Module``, Transformer or recurrent):
   :func:`count_parameters`;
 - ULMFiT's recipe: :func:`layer_groups`, :class:`GradualUnfreezer`,
   :func:`discriminative_lr_groups`, :func:`slanted_triangular`, :class:`StepTogether`;
-- a head for Hugging Face encoders: :class:`SequenceClassifier`; LoRA: :func:`add_lora`;
+- the strategies in one call: :func:`configure` (``probe``, ``full``, ``top-k``, ``gradual``,
+  ``lora``); LoRA itself: :func:`add_lora`;
 - fast batches: :func:`tokenize`, :class:`LengthBucketSampler`, :class:`PadCollator`,
   :func:`make_loader`.
 
@@ -19,7 +20,6 @@ Model-agnostic pieces (any ``torch.nn.Module``, Transformer or recurrent):
 """
 
 from .batching import LengthBucketSampler, PadCollator, TokenizedDataset, make_loader, tokenize
-from .classifier import SequenceClassifier, mean_pool
 from .freezing import (
     GradualUnfreezer,
     ParamGroup,
@@ -32,6 +32,7 @@ from .freezing import (
 )
 from .lora import add_lora
 from .schedules import StepTogether, discriminative_lr_groups, slanted_triangular
+from .strategies import STRATEGIES, TransferSetup, UnknownStrategyError, configure, transfer_groups
 
 __all__ = [
     # which parameters train
@@ -47,9 +48,12 @@ __all__ = [
     "discriminative_lr_groups",
     "slanted_triangular",
     "StepTogether",
-    # models
-    "SequenceClassifier",
-    "mean_pool",
+    # strategies
+    "configure",
+    "STRATEGIES",
+    "TransferSetup",
+    "UnknownStrategyError",
+    "transfer_groups",
     "add_lora",
     # batching
     "TokenizedDataset",

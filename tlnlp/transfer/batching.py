@@ -175,7 +175,7 @@ class PadCollator:
 
     Returns ``{"input_ids", "attention_mask"}`` (``long`` tensors) plus ``"labels"`` when
     the items have labels: the batch format of Hugging Face models, of
-    :class:`~tlnlp.transfer.SequenceClassifier` and of :func:`tlnlp.train.fit`.
+    :class:`~tlnlp.models.Classifier` and of :func:`tlnlp.train.fit`.
 
     Arguments:
         pad_token_id: the tokenizer's ``pad_token_id``.

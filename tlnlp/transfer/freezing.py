@@ -211,7 +211,7 @@ def layer_groups(model: nn.Module) -> list[ParamGroup]:
 
     Arguments:
         model: a Hugging Face encoder, a model wrapping one (such as
-            :class:`~tlnlp.transfer.SequenceClassifier`, also inside ``peft``), or any
+            :class:`~tlnlp.models.Classifier`, also inside ``peft``), or any
             module with a stack of blocks.
 
     Returns:
@@ -251,7 +251,7 @@ class GradualUnfreezer:
     ones have no gradient and the optimizer skips them until they thaw.
 
     Because :meth:`step` has the signature of a learning-rate scheduler's, it can be
-    passed to :func:`tlnlp.train.fit` (alone or with :func:`~tlnlp.transfer.step_together`)
+    passed to :func:`tlnlp.train.fit` (alone or with :class:`~tlnlp.transfer.StepTogether`)
     to unfreeze every ``every`` optimizer steps.
 
     Arguments:

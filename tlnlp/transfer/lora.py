@@ -5,7 +5,7 @@ the layer computes ``W x + (alpha / r) * B A x`` with ``A`` of shape ``r x d_in`
 of shape ``d_out x r`` (``B`` starts at zero, so training starts from the pretrained model).
 Only ``A``, ``B`` and the task head train.
 
->>> model = add_lora(SequenceClassifier(enc.model), r=8)  # doctest: +SKIP
+>>> model = add_lora(Classifier(enc.model, num_labels=2), r=8)  # doctest: +SKIP
 >>> model.print_trainable_parameters()  # doctest: +SKIP
 """
 
@@ -29,7 +29,7 @@ def add_lora(
     """Wrap ``model`` with LoRA adapters on ``target_modules``; only adapters and head train.
 
     Arguments:
-        model: any module, e.g. a :class:`~tlnlp.transfer.SequenceClassifier`.
+        model: any module, e.g. a :class:`~tlnlp.models.Classifier`.
         r: rank of the update ``B A``.
         alpha: scaling numerator: the update is multiplied by ``alpha / r``.
         target_modules: names (suffixes) of the ``nn.Linear`` layers that get adapters;
@@ -51,10 +51,11 @@ def add_lora(
     Example:
         >>> import torch
         >>> from transformers import BertConfig, BertModel
-        >>> from tlnlp.transfer import SequenceClassifier, count_parameters
+        >>> from tlnlp.models import Classifier
+        >>> from tlnlp.transfer import count_parameters
         >>> bert = BertModel(BertConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
         ...                             intermediate_size=32, vocab_size=50))
-        >>> lora = add_lora(SequenceClassifier(bert), r=4)
+        >>> lora = add_lora(Classifier(bert, num_labels=2), r=4)
         >>> count_parameters(lora, trainable_only=True)  # 2 layers x 2 targets x (4x16 + 16x4) + head 16x2+2
         546
     """
