@@ -27,13 +27,13 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --config book/_config.yml --toc book/_toc.yml -W --keep-going
 	@echo "HTML: _build/html/index.html"
 
-## make test: unit tests + every chapter through nbval at the ci preset
+## make test: unit tests, every docstring example (doctest) and every chapter through nbval at the ci preset
 test: $(STAMP)
-	TLNLP_PRESET=ci $(BIN)/python -m pytest $(NBVAL) tests notebooks $(PYTEST_ARGS)
+	TLNLP_PRESET=ci $(BIN)/python -m pytest $(NBVAL) --doctest-modules tlnlp tests notebooks $(PYTEST_ARGS)
 
 ## make unit: unit tests only (fast)
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --doctest-modules tlnlp tests $(PYTEST_ARGS)
 
 ## make pair: regenerate the output-free .ipynb of every .md chapter (the .md is the source)
 pair: $(STAMP)
