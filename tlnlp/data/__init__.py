@@ -7,8 +7,8 @@ cache, then downloaded and checked against the registry's sha256 (see
 >>> from tlnlp.data import dataset_names, load_sst2, sample_labelled
 >>> dataset_names()
 ['amazon_multidomain', 'clinc150', 'crossner', 'sst2', 'text8', 'tinyshakespeare', 'wikitext2', 'wnut17']
->>> train = load_sst2("train")  # doctest: +SKIP
->>> few = train.subset(sample_labelled(train.labels, 16, seed=0))  # doctest: +SKIP
+>>> train = load_sst2("train")
+>>> few = train.subset(sample_labelled(train.labels, 16, seed=0))
 """
 
 from .benchmarks import gensim_test_file, google_analogies_path, load_wikipedia_head500, load_word_similarity

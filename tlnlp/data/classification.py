@@ -1,10 +1,10 @@
 """Text classification data: SST-2, the Amazon multi-domain reviews and CLINC150 intents.
 
->>> train = load_sst2("train")  # doctest: +SKIP
->>> len(train), train.label_names  # doctest: +SKIP
+>>> train = load_sst2("train")
+>>> len(train), train.label_names
 (67349, ('negative', 'positive'))
->>> reviews = load_amazon_reviews(["books", "kitchen"])  # doctest: +SKIP
->>> reviews.groupby(["domain", "label"]).size().tolist()  # doctest: +SKIP
+>>> reviews = load_amazon_reviews(["books", "kitchen"])
+>>> reviews.groupby(["domain", "label"]).size().tolist()
 [1000, 1000, 1000, 1000]
 """
 
@@ -97,7 +97,7 @@ def load_sst2(split: str) -> TextClassificationData:
         split: ``"train"`` (67,349 phrases), ``"dev"`` (872 sentences) or ``"test"`` (1,821).
 
     Example:
-        >>> load_sst2("dev").texts[0]  # doctest: +SKIP
+        >>> load_sst2("dev").texts[0]
         "it 's a charming and often affecting journey ."
     """
     check_choice(split, SST2_SPLITS, "SST-2 split")
@@ -142,7 +142,7 @@ def load_amazon_reviews(domains: Iterable[str] | None = None) -> pd.DataFrame:
         whitespace collapsed): 1,000 positive and 1,000 negative reviews per domain.
 
     Example:
-        >>> load_amazon_reviews(["dvd"]).label.value_counts().tolist()  # doctest: +SKIP
+        >>> load_amazon_reviews(["dvd"]).label.value_counts().tolist()
         [1000, 1000]
     """
     domains = amazon_domains() if domains is None else [domains] if isinstance(domains, str) else domains
@@ -170,7 +170,7 @@ def load_clinc150(split: str) -> IntentData:
             15,000/3,000/4,500 in-scope utterances (100/20/30 per intent).
 
     Example:
-        >>> len(set(load_clinc150("train").intents))  # doctest: +SKIP
+        >>> len(set(load_clinc150("train").intents))
         150
     """
     check_choice(split, CLINC150_SPLITS, "CLINC150 split")
@@ -183,7 +183,7 @@ def load_clinc150_domains() -> dict[str, list[str]]:
     """CLINC150's 10 domains, each with its 15 intents.
 
     Example:
-        >>> load_clinc150_domains()["banking"][:2]  # doctest: +SKIP
+        >>> load_clinc150_domains()["banking"][:2]
         ['freeze_account', 'routing']
     """
     with open(dataset_file("clinc150", "domains.json"), encoding="utf-8") as stream:

@@ -1,7 +1,7 @@
 """Raw-text corpora for language modelling: WikiText-2, tinyshakespeare and text8.
 
->>> text = load_tinyshakespeare()  # doctest: +SKIP
->>> len(text), text[:14]  # doctest: +SKIP
+>>> text = load_tinyshakespeare()
+>>> len(text), text[:14]
 (1115394, 'First Citizen:')
 """
 
@@ -24,7 +24,7 @@ def load_wikitext2(split: str) -> str:
             use; no checksum is known for it, only its first line).
 
     Example:
-        >>> load_wikitext2("valid").splitlines()[1]  # doctest: +SKIP
+        >>> load_wikitext2("valid").splitlines()[1]
         ' = Homarus gammarus = '
     """
     check_choice(split, WIKITEXT2_SPLITS, "WikiText-2 split")
@@ -35,7 +35,7 @@ def load_tinyshakespeare() -> str:
     """The tinyshakespeare corpus (1,115,394 characters), nanoGPT's character-level example.
 
     Example:
-        >>> sorted(set(load_tinyshakespeare()))[:3]  # doctest: +SKIP
+        >>> sorted(set(load_tinyshakespeare()))[:3]
         ['\\n', ' ', '!']
     """
     return dataset_file("tinyshakespeare", "input.txt").read_text(encoding="utf-8")

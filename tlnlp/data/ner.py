@@ -3,8 +3,8 @@
 Both come as CoNLL-style files (``token<TAB>tag`` per line, a blank line between
 sentences) and are read by one parser, :func:`read_conll`.
 
->>> sentences = load_crossner("ai", "train")  # doctest: +SKIP
->>> sentences[0].tokens[:3], sentences[0].tags[:3]  # doctest: +SKIP
+>>> sentences = load_crossner("ai", "train")
+>>> sentences[0].tokens[:3], sentences[0].tags[:3]
 (['Popular', 'approaches', 'of'], ['O', 'O', 'O'])
 """
 
@@ -98,7 +98,7 @@ def load_crossner(domain: str, split: str) -> list[TaggedSentence]:
         split: ``"train"``, ``"dev"`` or ``"test"``.
 
     Example:
-        >>> len(load_crossner("politics", "train"))  # doctest: +SKIP
+        >>> len(load_crossner("politics", "train"))
         200
     """
     check_choice(domain, crossner_domains(), "CrossNER domain")
@@ -110,7 +110,7 @@ def load_wnut17(split: str) -> list[TaggedSentence]:
     """One split of WNUT-17 (train: Twitter; dev: YouTube; test: Twitter/Reddit/StackExchange).
 
     Example:
-        >>> len(load_wnut17("dev"))  # doctest: +SKIP
+        >>> len(load_wnut17("dev"))
         1009
     """
     check_choice(split, SPLITS, "WNUT-17 split")

@@ -8,7 +8,7 @@ For each file the resolution order is:
    (skipped when ``$TLNLP_OFFLINE=1``);
 4. otherwise :class:`DataNotFoundError`, saying what is missing and how to fix it.
 
->>> dataset_file("sst2", "dev.tsv").name  # doctest: +SKIP
+>>> dataset_file("sst2", "dev.tsv").name
 'dev.tsv'
 """
 
@@ -97,7 +97,7 @@ def dataset_file(name: str, relpath: str, *, registry: Mapping[str, DatasetSpec]
         DataNotFoundError: the file is nowhere and cannot be downloaded.
 
     Example:
-        >>> dataset_file("crossner", "ai/train.txt").read_text().split()[:4]  # doctest: +SKIP
+        >>> dataset_file("crossner", "ai/train.txt").read_text().split()[:4]
         ['Popular', 'O', 'approaches', 'O']
     """
     spec = get_dataset(name, registry)
@@ -126,7 +126,7 @@ def dataset_path(
         mirrored files with downloaded ones, use :func:`dataset_file` per file).
 
     Example:
-        >>> sorted(p.name for p in dataset_path("clinc150").glob("*.json"))  # doctest: +SKIP
+        >>> sorted(p.name for p in dataset_path("clinc150").glob("*.json"))
         ['data_full.json', 'domains.json']
     """
     spec = get_dataset(name, registry)
