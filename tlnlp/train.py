@@ -42,20 +42,39 @@ targets ``(B, T)`` are flattened to ``(B*T, C)`` and ``(B*T,)`` before the metri
 ...               loss_fn=torch.nn.functional.cross_entropy, progress=False, seed=0)
 >>> history.last["eval_accuracy"] > 0.9
 True
+
+**Beyond one machine**: the same script runs data-parallel under a launcher, unchanged::
+
+    torchrun --nproc_per_node=2 train.py    # or: accelerate launch --multi_gpu --num_processes=2 train.py
+
+:func:`fit` sees the launcher's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``MASTER_ADDR``,
+initialises the process group (gloo on CPU, nccl on CUDA, ``cuda:LOCAL_RANK`` per process)
+unless the caller did, trains a ``DistributedDataParallel`` wrapper of the model, gives each
+rank every ``WORLD_SIZE``-th batch of one shared batch order (so a step's global batch is
+``WORLD_SIZE`` local batches; see :func:`steps_per_epoch` for sizing a schedule), evaluates
+on shards gathered into whole-set metrics, records the same :class:`History` on every rank,
+and lets only rank 0 show progress and write the ``checkpoint``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
+import itertools
 import math
+import os
+import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal
 
+import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
+from .cache import save_checkpoint
 from .config import device as default_device
 from .config import seed_everything
 
@@ -185,6 +204,8 @@ def fit(
     seed: int | None = None,
     eval_every: int | None = None,
     restore_best: bool = True,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_config: Any = None,
 ) -> History:
     """Train ``model`` and evaluate it after every epoch (or every ``eval_every`` steps).
 
@@ -225,9 +246,18 @@ def fit(
         restore_best: at the end, load the weights that had the best ``monitor`` value
             (kept as an in-memory copy of the state dict). Ignored when no record has
             ``monitor`` (e.g. no ``eval_loader`` with the default ``"eval_loss"``).
+        checkpoint: a path: save the final (best, with ``restore_best``) weights there
+            with :func:`tlnlp.cache.save_checkpoint`, the records of the history as its
+            extra; rank 0 alone writes it under a distributed launcher.
+        checkpoint_config: the checkpoint's ``config``, what rebuilds the model in
+            :func:`tlnlp.cache.load_checkpoint`.
+
+    Under a distributed launcher (see the module docstring) ``max_steps``, ``eval_every``
+    and the recorded steps count global steps, each of which takes one batch on every
+    process; ``seed`` also fixes the shared batch order, and dropout differs across ranks.
 
     Returns:
-        The :class:`History` of the run.
+        The :class:`History` of the run (the same on every rank).
 
     Example:
         >>> from torch.utils.data import DataLoader, TensorDataset
@@ -252,10 +282,17 @@ def fit(
             raise ValueError(f"patience must be >= 1, got {patience}")
         if monitor.startswith("eval_") and eval_loader is None:
             raise ValueError(f"early stopping on {monitor!r} needs an eval_loader (or monitor='train_loss')")
-    if seed is not None:
-        seed_everything(seed)
-
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        raise TypeError("fit() got a model already wrapped in DistributedDataParallel: pass the bare module; fit wraps it itself under a launcher")
+    launch = _launch()
     device = torch.device(default_device() if device is None else device)
+    epoch_steps = _len_or_none(train_loader)
+    if launch is not None:
+        device = _rank_device(device, launch)
+        epoch_steps = _sharded_len(train_loader, launch)
+    if seed is not None:  # under a launcher the batch order is shared (see _shard) and dropout differs by rank
+        seed_everything(seed if launch is None else seed + launch.rank)
+
     autocast_dtype = _autocast_dtype(amp, device)
     scaler = torch.amp.GradScaler("cuda") if autocast_dtype == torch.float16 else None
     modes = _module_modes(model)
@@ -269,14 +306,20 @@ def fit(
     step = 0
     pending: list[torch.Tensor] = []  # step losses not yet read from the device
     n_pending_record = 0  # steps since the last record
-    steps_per_epoch = _len_or_none(train_loader)
-    n_epochs = math.ceil(max_steps / steps_per_epoch) if max_steps and steps_per_epoch else epochs
-    if max_steps is not None and steps_per_epoch is None:
+    n_epochs = math.ceil(max_steps / epoch_steps) if max_steps and epoch_steps else epochs
+    if max_steps is not None and epoch_steps is None:
         n_epochs = max_steps  # an unsized loader: cycle until max_steps
+    net: nn.Module = model  # what the training steps call: a DistributedDataParallel wrapper under a launcher
+    trainable: tuple[bool, ...] = ()
+    order_seed = 0
     t_last = time.perf_counter()
 
     def flush() -> None:
-        history.step_losses.extend(torch.stack(pending).float().cpu().tolist())
+        losses = torch.stack(pending).float()
+        if launch is not None:  # the global batch's loss: the mean of the ranks' (equal-sized) batch means
+            dist.all_reduce(losses)
+            losses /= launch.world
+        history.step_losses.extend(losses.cpu().tolist())
         pending.clear()
 
     def record(epoch: int) -> bool:
@@ -288,9 +331,17 @@ def fit(
         row["train_loss"] = sum(history.step_losses[-n_pending_record:]) / n_pending_record
         row["lr"] = optimizer.param_groups[0]["lr"]
         if eval_loader is not None:
-            scores = evaluate(model, eval_loader, metrics=metrics, loss_fn=loss_fn, device=device, amp=amp)
+            if launch is None:
+                scores = evaluate(model, eval_loader, metrics=metrics, loss_fn=loss_fn, device=device, amp=amp)
+            else:
+                parts = _evaluate_parts(model, _shard(eval_loader, launch, order_seed, whole_groups=False), metrics, loss_fn, device, amp)
+                scores = _scores(_gather_parts(parts, launch.world), metrics)
             row.update({f"eval_{k}": v for k, v in scores.items()})
         row["seconds"] = time.perf_counter() - t_last
+        if launch is not None:  # rank 0's record everywhere, so every rank stops and restores alike
+            shared = [row]
+            dist.broadcast_object_list(shared, src=0)
+            row = shared[0]
         history.records.append(row)
         n_pending_record = 0
         t_last = time.perf_counter()
@@ -310,19 +361,27 @@ def fit(
 
     stop = done = False
     epoch = 0
+    owns_group = False
     try:
+        if launch is not None:
+            owns_group = _init_process_group(launch, device)
+            order_seed = _shared_seed(seed)
         for epoch in range(1, n_epochs + 1):
-            total = steps_per_epoch
+            total = epoch_steps
             if max_steps is not None and total is not None:
                 total = min(total, max_steps - step)
-            bar = tqdm(train_loader, total=total, desc=f"epoch {epoch}/{n_epochs}", disable=not progress, leave=False)
+            batches = train_loader if launch is None else _shard(train_loader, launch, order_seed + epoch)
+            show = progress and (launch is None or launch.rank == 0)
+            bar = tqdm(batches, total=total, desc=f"epoch {epoch}/{n_epochs}", disable=not show, leave=False)
             for batch in bar:
-                pending.append(_train_step(model, batch, optimizer, loss_fn, device, autocast_dtype, scaler, grad_clip))
+                if launch is not None:
+                    net, trainable = _ddp(model, net, trainable, device)
+                pending.append(_train_step(net, batch, optimizer, loss_fn, device, autocast_dtype, scaler, grad_clip))
                 if scheduler is not None:
                     scheduler.step()
                 step += 1
                 n_pending_record += 1
-                if progress and len(pending) >= _FLUSH_EVERY:
+                if progress and len(pending) >= _FLUSH_EVERY:  # `progress`, not `show`: flush is collective under a launcher
                     flush()
                     recent = history.step_losses[-_FLUSH_EVERY:]
                     bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}", refresh=False)
@@ -339,15 +398,47 @@ def fit(
                 if stop:
                     break
         if step == 0:
+            if launch is not None:
+                raise ValueError(f"train_loader yielded fewer batches than the {launch.world} processes: {_TOO_SHORT}")
             raise ValueError("train_loader yielded no batches")
         if n_pending_record:  # max_steps ended mid-epoch, or eval_every did not divide the steps
             record(epoch)
         history.stopped_early = stop
         if restore_best and best_state is not None and history.best_step != step:
             model.load_state_dict(best_state)
+        if checkpoint is not None:
+            if launch is None or launch.rank == 0:
+                extra = {"records": history.records, "best_step": history.best_step}
+                save_checkpoint(model, checkpoint, config=checkpoint_config, extra=extra)
+            if launch is not None:  # the file exists on return, on every rank
+                dist.barrier()
     finally:
         _restore_modes(modes)
+        if owns_group:
+            net = model  # the DDP wrapper holds the group: free it first, or its teardown can block
+            gc.collect()
+            dist.destroy_process_group()
     return history
+
+
+def steps_per_epoch(loader: Iterable[Any]) -> int:
+    """The optimizer steps :func:`fit` takes per pass over ``loader``.
+
+    ``len(loader)`` in one process; under a distributed launcher every step takes one batch
+    on each of the ``WORLD_SIZE`` processes, so ``len(loader) // WORLD_SIZE`` (the ragged
+    tail is dropped). Size a learning-rate schedule with it, so that the same script gets
+    the same schedule in one process and under ``torchrun``.
+
+    Example:
+        >>> from torch.utils.data import DataLoader
+        >>> steps_per_epoch(DataLoader(range(10), batch_size=4))  # one process: 3 batches
+        3
+    """
+    launch = _launch()
+    n = _len_or_none(loader) if launch is None else _sharded_len(loader, launch)
+    if n is None:
+        raise TypeError(f"the loader ({type(loader).__name__}) has no len(): count its steps yourself")
+    return n
 
 
 def evaluate(
@@ -387,6 +478,21 @@ def evaluate(
         {'accuracy': 1.0}
     """
     device = torch.device(default_device() if device is None else device)
+    return _scores(_evaluate_parts(model, loader, metrics, loss_fn, device, amp), metrics)
+
+
+_EvalParts = tuple[float, int, list[torch.Tensor], list[torch.Tensor]]  # loss sum, its count, logits, targets
+
+
+def _evaluate_parts(
+    model: nn.Module,
+    loader: Iterable[Any],
+    metrics: Mapping[str, Metric] | None,
+    loss_fn: LossFn | None,
+    device: torch.device,
+    amp: AmpMode | bool,
+) -> _EvalParts:
+    """What :func:`evaluate` sums and concatenates over the batches, before scoring."""
     autocast_dtype = _autocast_dtype(amp, device)
     modes = _module_modes(model)
     model.to(device)
@@ -414,9 +520,14 @@ def evaluate(
                     target_parts.append(targets)
     finally:
         _restore_modes(modes)
+    return float(loss_sum), n_loss, logits_parts, target_parts
+
+
+def _scores(parts: _EvalParts, metrics: Mapping[str, Metric] | None) -> dict[str, float]:
+    loss_sum, n_loss, logits_parts, target_parts = parts
     result: dict[str, float] = {}
     if n_loss:
-        result["loss"] = float(loss_sum / n_loss)
+        result["loss"] = loss_sum / n_loss
     if metrics and logits_parts:
         all_logits, all_targets = torch.cat(logits_parts), torch.cat(target_parts)
         result.update({name: float(metric(all_logits, all_targets)) for name, metric in metrics.items()})
@@ -594,3 +705,177 @@ def _len_or_none(loader: Iterable[Any]) -> int | None:
         return len(loader)  # type: ignore[arg-type]
     except TypeError:
         return None
+
+
+# --- beyond one machine -------------------------------------------------------------------
+
+_TOO_SHORT = "every process needs a batch at every step; use a smaller batch_size or fewer processes (--nproc_per_node)"
+_END = object()
+
+
+@dataclass(frozen=True)
+class _Launch:
+    """This process's place in a distributed launch."""
+
+    rank: int
+    world: int
+    local_rank: int
+
+
+def _launch() -> _Launch | None:
+    """The launch this process is part of (None for a single process).
+
+    A process group the caller initialised wins; otherwise the environment that torchrun and
+    ``accelerate launch`` set (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``PORT``).
+    """
+    env_world = os.environ.get("WORLD_SIZE")
+    if dist.is_available() and dist.is_initialized():
+        world, rank = dist.get_world_size(), dist.get_rank()
+        if env_world is not None and int(env_world) != world:
+            raise RuntimeError(
+                f"this process was launched with WORLD_SIZE={env_world}, but the process group already "
+                f"initialised has {world} process(es): initialise it with "
+                "world_size=int(os.environ['WORLD_SIZE']) (or leave it to fit), or launch "
+                f"--nproc_per_node={world}"
+            )
+        local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    elif env_world is not None and int(env_world) > 1:
+        missing = [k for k in ("RANK", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
+        if missing:
+            raise RuntimeError(
+                f"WORLD_SIZE={env_world} is set but {', '.join(missing)} not: start the processes with "
+                "torchrun or accelerate launch, which set them all"
+            )
+        world, rank = int(env_world), int(os.environ["RANK"])
+        local_rank = int(os.environ.get("LOCAL_RANK", rank))
+        if not dist.is_available():
+            raise RuntimeError("WORLD_SIZE > 1 but this torch build has no torch.distributed")
+    else:
+        return None
+    return _Launch(rank, world, local_rank) if world > 1 else None
+
+
+def _rank_device(device: torch.device, launch: _Launch) -> torch.device:
+    """One GPU per process: an unnumbered CUDA device becomes ``cuda:LOCAL_RANK``."""
+    if device.type == "cuda":
+        if device.index is None:
+            device = torch.device("cuda", launch.local_rank)
+        torch.cuda.set_device(device)  # nccl's collectives use the current device
+    return device
+
+
+_GROUPS_MADE = itertools.count()  # the same sequence on every rank: each makes the same calls of fit
+
+
+def _init_process_group(launch: _Launch, device: torch.device) -> bool:
+    """Initialise the default process group unless the caller did; True when this call did.
+
+    Each group fit makes gets its own prefix in the launcher's store: torch names every
+    default group alike, so when a script calls fit twice, a rank quicker to start the
+    second group would read a peer's address from the first, now closed ("Connection refused").
+    """
+    if dist.is_initialized():
+        return False
+    store, _, _ = next(dist.rendezvous("env://", launch.rank, launch.world))
+    store = dist.PrefixStore(f"tlnlp.fit/{next(_GROUPS_MADE)}", store)
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend, store=store, rank=launch.rank, world_size=launch.world)
+    return True
+
+
+def _shared_seed(seed: int | None) -> int:
+    """The seed of the shared batch order: ``seed``, or one drawn by rank 0 and sent to all."""
+    if seed is not None:
+        return seed
+    drawn = [int(torch.randint(2**31 - 1, ()).item())]
+    dist.broadcast_object_list(drawn, src=0)
+    return drawn[0]
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Seed the CPU generators of torch, NumPy and Python, and give back their states after."""
+    np_state, py_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=[]):  # CPU only: CUDA generators (dropout) stay each rank's own
+        torch.default_generator.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+
+
+def _shard(loader: Iterable[Any], launch: _Launch, seed: int, whole_groups: bool = True) -> Iterator[Any]:
+    """This rank's batches of one pass over ``loader``: batch ``i`` goes to rank ``i % world``.
+
+    Why this rather than a ``DistributedSampler``: it shards every loader the book builds
+    unchanged -- a ``DataLoader`` with ``shuffle``, tlnlp's length-bucketed ``make_loader``
+    (a ``batch_sampler``), any iterable -- and a step's ``world`` batches are ``world``
+    consecutive batches of one order, i.e. exactly one batch of a single-process loader
+    with ``world`` times the batch size. The price: each rank also collates the batches it
+    skips, small next to their forward and backward passes.
+
+    Every rank must draw the same order, so the loader draws it (samplers draw at the first
+    batch) from generators seeded alike, whatever dropout consumed; each rank's own random
+    state is given back for training. With ``whole_groups`` a last group of fewer than
+    ``world`` batches is dropped, so every rank takes the same number of steps.
+    """
+    with _seeded(seed):
+        iterator = iter(loader)
+        first = next(iterator, _END)
+    if first is _END:
+        return
+    batches = itertools.chain([first], iterator)
+    if not whole_groups:
+        yield from itertools.islice(batches, launch.rank, None, launch.world)
+        return
+    mine = None
+    for i, batch in enumerate(batches):
+        if i % launch.world == launch.rank:
+            mine = batch
+        if i % launch.world == launch.world - 1:
+            yield mine
+
+
+def _sharded_len(loader: Iterable[Any], launch: _Launch) -> int | None:
+    """Steps per pass over ``loader`` under ``launch`` (None if unsized); refuses a loader too short."""
+    sampler = getattr(loader, "sampler", None)
+    if isinstance(sampler, torch.utils.data.DistributedSampler):
+        raise ValueError("fit() shards the batches itself under a launcher: give it the loader without a DistributedSampler")
+    n = _len_or_none(loader)
+    if n is not None and n < launch.world:
+        raise ValueError(f"train_loader gives {n} batch(es) per epoch, fewer than the {launch.world} processes: {_TOO_SHORT}")
+    return None if n is None else n // launch.world
+
+
+def _ddp(model: nn.Module, wrapper: nn.Module, trainable: tuple[bool, ...], device: torch.device) -> tuple[nn.Module, tuple[bool, ...]]:
+    """The DDP wrapper of ``model`` for the next step, rebuilt when the trainable parameters changed.
+
+    DDP fixes the parameters it averages when it is built, and gradual unfreezing turns more
+    on as training goes; it also broadcasts rank 0's weights, so every rank starts alike.
+    ``static_graph``: a trainable parameter outside the loss (a body's pooler under
+    ``Classifier(pool="mean")``) gets no gradient, which DDP would otherwise wait for; a
+    static graph learns which ones at the first step, where ``find_unused_parameters`` would
+    search the graph at every step (and warn on every rank when it finds none).
+    """
+    now = tuple(p.requires_grad for p in model.parameters())
+    if wrapper is not model and now == trainable:
+        return wrapper, trainable
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids, static_graph=True), now
+
+
+def _gather_parts(parts: _EvalParts, world: int) -> _EvalParts:
+    """Every rank's evaluation parts, joined (the metrics then see the whole evaluation set)."""
+    loss_sum, n_loss, logits, targets = parts
+    mine = (loss_sum, n_loss, [t.cpu() for t in logits], [t.cpu() for t in targets])
+    everyone: list[Any] = [None] * world
+    dist.all_gather_object(everyone, mine)
+    return (
+        sum(p[0] for p in everyone),
+        sum(p[1] for p in everyone),
+        [t for p in everyone for t in p[2]],
+        [t for p in everyone for t in p[3]],
+    )
