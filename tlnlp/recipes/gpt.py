@@ -181,9 +181,9 @@ def train_lm(
         start["eval_loss"] = evaluate(model, eval_source, device=device)["loss"]
     history = fit(
         model,
-        clock,
+        clock,  # the random blocks; the clock starts as each batch is drawn ...
         optimizer=optimizer,
-        scheduler=clock,
+        scheduler=clock,  # ... and stops after the schedule's step, which ends the training step
         max_steps=config.max_iters,
         eval_loader=eval_source,
         eval_every=config.eval_interval,
