@@ -48,6 +48,7 @@ import torch
 
 from tlnlp.data import load_sst2, sample_labelled
 from tlnlp.models import load_encoder
+from tlnlp.optim import decay_groups
 from tlnlp.train import accuracy, evaluate, fit
 from tlnlp.models import Classifier
 from tlnlp.transfer import TokenizedDataset, make_loader, tokenize
@@ -67,10 +68,8 @@ def linear_warmup(optimizer: torch.optim.Optimizer, total_steps: int, warmup_rat
 
 def run_tlnlp(model: Classifier, data: TokenizedDataset, args: argparse.Namespace, pad_id: int) -> float:
     loader = make_loader(data, args.batch_size, shuffle=True, pad_token_id=pad_id)
-    decay = [p for n, p in model.named_parameters() if not _no_decay(n)]
-    no_decay = [p for n, p in model.named_parameters() if _no_decay(n)]
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        decay_groups(model, args.weight_decay),  # on BERT, exactly Trainer's no-decay names (bias, LayerNorm)
         lr=args.lr,
         fused=True,  # one kernel per step over all parameters, as Trainer's default "adamw_torch_fused"
     )
@@ -79,11 +78,6 @@ def run_tlnlp(model: Classifier, data: TokenizedDataset, args: argparse.Namespac
     fit(model, loader, optimizer=optimizer, scheduler=linear_warmup(optimizer, steps, 0.1), epochs=args.epochs,
         grad_clip=1.0, progress=False, seed=args.seed, device="cpu")
     return time.perf_counter() - start
-
-
-def _no_decay(name: str) -> bool:
-    """Trainer's rule: no weight decay on biases and LayerNorm weights."""
-    return name.endswith(".bias") or "LayerNorm" in name or "layernorm" in name
 
 
 def padded_tokens(loader: Any) -> tuple[int, int]:

@@ -91,3 +91,16 @@ def test_plot_history_uses_steps_when_epochs_repeat_and_checks_labels() -> None:
         plot_history([h, h], labels=["only one"])
     with pytest.raises(KeyError, match="eval_accuracy"):
         plot_history(h, metrics=["eval_accuracy"])
+
+
+def test_smooth_is_the_mean_of_each_full_window():
+    from tlnlp.plot import smooth
+
+    values = np.random.default_rng(0).normal(size=30)
+    out = smooth(values, window=4)
+    assert len(out) == 27
+    np.testing.assert_allclose(out, [values[i : i + 4].mean() for i in range(27)])
+    np.testing.assert_allclose(smooth(values, window=100), [values.mean()])  # clipped to the length
+    import torch
+
+    np.testing.assert_allclose(smooth(torch.tensor(values), 1), values)

@@ -21,12 +21,16 @@ from tlnlp.pretraining import (
     IS_NEXT,
     NOT_NEXT,
     BertPretrainingCollator,
+    BertPretrainingObjective,
     MaskingError,
     NSPError,
     SpecialTokenIds,
     bert_pretraining_loss,
+    fill_mask,
+    heldout_scores,
     make_nsp_examples,
     mask_tokens,
+    tokenize_documents,
     truncate_pair,
 )
 
@@ -403,6 +407,111 @@ def test_gathered_pretraining_loss_equals_the_models_own(minilm_tokenizer) -> No
     assert torch.allclose(ours.mlm_logits, reference.prediction_logits[chosen], atol=1e-5)
     assert torch.allclose(ours.nsp_logits, reference.seq_relationship_logits, atol=1e-6)
     assert torch.equal(ours.mlm_labels, batch["labels"][chosen])
+
+
+def test_objective_module_returns_the_gathered_loss_as_an_output(minilm_tokenizer) -> None:
+    model, batch = tiny_bert_and_batch(minilm_tokenizer, seed=2, mlm_probability=0.3, n_layers=1)
+    model.eval()
+    with torch.no_grad():
+        out = BertPretrainingObjective(model)(**batch)
+        reference = model(**batch)
+    assert torch.allclose(out.loss, reference.loss, atol=1e-5) and torch.allclose(out.loss, out.mlm_loss + out.nsp_loss)
+    assert out.logits.shape == (int((batch["labels"] != IGNORE_INDEX).sum()), len(minilm_tokenizer))
+
+
+def test_pretrain_bert_through_fit_takes_the_steps_of_the_hand_written_loop(minilm_tokenizer) -> None:
+    """pretrain_bert = the loop chapter 5 first wrote out (fresh pairs per pass, dynamic masks), step for step."""
+    from torch.utils.data import DataLoader
+    from transformers import get_linear_schedule_with_warmup
+
+    from tlnlp.config import seed_everything
+    from tlnlp.recipes.bert import BertPretrainConfig, build_mini_bert, pretrain_bert
+
+    docs = tokenize_documents(TWO_DOCUMENTS * 3, minilm_tokenizer)
+    cfg = BertPretrainConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                             max_position_embeddings=32, max_length=20, batch_size=2, steps=7, warmup=2, seed=4)
+    bias = torch.randn(len(minilm_tokenizer), generator=torch.Generator().manual_seed(0))
+    run = pretrain_bert(docs, minilm_tokenizer, cfg, output_bias=bias, device="cpu")
+
+    seed_everything(cfg.seed)
+    model = build_mini_bert(cfg, len(minilm_tokenizer), minilm_tokenizer.pad_token_id)
+    with torch.no_grad():
+        model.cls.predictions.bias.copy_(bias)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    schedule = get_linear_schedule_with_warmup(optimizer, cfg.warmup, cfg.steps)
+    collate = BertPretrainingCollator(minilm_tokenizer, seed=cfg.seed)
+    mlm_losses, step, epoch = [], 0, 0
+    while step < cfg.steps:
+        pairs = make_nsp_examples(docs, minilm_tokenizer, max_length=cfg.max_length, seed=cfg.seed + epoch)
+        loader = DataLoader(pairs, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate,
+                            generator=torch.Generator().manual_seed(cfg.seed + epoch))
+        for batch in loader:
+            out = bert_pretraining_loss(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            schedule.step()
+            mlm_losses.append(out.mlm_loss.item())
+            step += 1
+            if step == cfg.steps:
+                break
+        epoch += 1
+    assert run.mlm_loss == pytest.approx(mlm_losses, rel=1e-5)
+    assert run.history.last["epoch"] == epoch and len(run.history.step_losses) == cfg.steps
+    for (name, got), want in zip(run.model.state_dict().items(), model.state_dict().values()):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_load_or_pretrain_bert_caches_one_checkpoint(minilm_tokenizer, tmp_path, monkeypatch) -> None:
+    from tlnlp.recipes.bert import BertPretrainConfig, load_or_pretrain_bert
+
+    monkeypatch.setenv("TLNLP_CACHE", str(tmp_path))
+    docs = tokenize_documents(TWO_DOCUMENTS * 2, minilm_tokenizer)
+    cfg = BertPretrainConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                             max_position_embeddings=32, max_length=20, batch_size=2, steps=3, warmup=1)
+    run = load_or_pretrain_bert("bert-test", docs, minilm_tokenizer, cfg, device="cpu")
+    assert len(list((tmp_path / "artifacts").glob("bert-test-*.safetensors"))) == 1
+    cached = load_or_pretrain_bert("bert-test", docs, minilm_tokenizer, cfg, device="cpu")
+    assert cached.mlm_loss == run.mlm_loss and cached.history.records == run.history.records
+    for got, want in zip(cached.model.state_dict().values(), run.model.state_dict().values()):
+        assert torch.equal(got, want)
+    decoder = cached.model.cls.predictions.decoder
+    assert decoder.weight is cached.model.bert.embeddings.word_embeddings.weight  # still tied after loading
+
+
+def test_heldout_scores_and_fill_mask_against_the_models_own_outputs(minilm_tokenizer) -> None:
+    from torch.utils.data import DataLoader
+
+    model, _ = tiny_bert_and_batch(minilm_tokenizer, seed=3, mlm_probability=0.15, n_layers=1)
+    model.eval()
+    docs = tokenize_documents(TWO_DOCUMENTS * 2, minilm_tokenizer)
+    scores = heldout_scores(model, docs, minilm_tokenizer, max_length=24, seed=5, batch_size=3)
+    pairs = make_nsp_examples(docs, minilm_tokenizer, max_length=24, seed=5)
+    nll, hits, nsp_hits = [], [], []
+    with torch.no_grad():
+        for batch in DataLoader(pairs, batch_size=3, collate_fn=BertPretrainingCollator(minilm_tokenizer, seed=5)):
+            out = model(**batch)
+            chosen = batch["labels"] != IGNORE_INDEX
+            logits, labels = out.prediction_logits[chosen], batch["labels"][chosen]
+            nll.append(torch.nn.functional.cross_entropy(logits, labels, reduction="none"))
+            hits.append(logits.argmax(-1) == labels)
+            nsp_hits.append(out.seq_relationship_logits.argmax(-1) == batch["next_sentence_label"])
+    assert scores.mlm_loss == pytest.approx(float(torch.cat(nll).mean()), rel=1e-5)
+    assert scores.mlm_accuracy == pytest.approx(float(torch.cat(hits).float().mean()))
+    assert scores.nsp_accuracy == pytest.approx(float(torch.cat(nsp_hits).float().mean()))
+    assert scores.pairs == len(pairs) and scores.masked_tokens == len(scores.token_nll) == len(scores.targets)
+
+    sentences = ["The cat sat on the [MASK].", "Stocks [MASK] on Monday."]
+    guesses = fill_mask(model, minilm_tokenizer, sentences, k=3)
+    for sentence, guess in zip(sentences, guesses):
+        enc = minilm_tokenizer(sentence, return_tensors="pt")
+        with torch.no_grad():
+            logits = model(**enc).prediction_logits[enc["input_ids"] == minilm_tokenizer.mask_token_id][0]
+        assert guess.split() == minilm_tokenizer.convert_ids_to_tokens(logits.topk(3).indices)
+    with pytest.raises(ValueError, match="exactly one"):
+        fill_mask(model, minilm_tokenizer, ["no mask here"])
 
 
 def test_collator_errors() -> None:

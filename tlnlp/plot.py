@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    import torch
     from matplotlib.axes import Axes
 
     from .train import History
@@ -163,3 +164,21 @@ def plot_sample_efficiency(
     ax.grid(True, alpha=0.3)
     ax.legend(title=hue)
     return ax
+
+
+def smooth(values: Sequence[float] | np.ndarray | "torch.Tensor", window: int) -> np.ndarray:
+    """The moving average of a noisy per-step curve (a loss per step), over ``window`` steps.
+
+    Only full windows are averaged, so the result has ``len(values) - window + 1`` points; the
+    ``i``-th is the mean of steps ``i .. i + window - 1`` (draw it at x = ``i + window - 1``).
+    ``window`` is clipped to ``[1, len(values)]``.
+
+    Introduced in chapter 5 (pretraining losses).
+
+    Example:
+        >>> smooth([1.0, 3.0, 2.0, 4.0], window=2).tolist()
+        [2.0, 2.5, 3.0]
+    """
+    v = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values, dtype=float)
+    window = max(1, min(window, len(v)))
+    return np.convolve(v, np.ones(window) / window, mode="valid")

@@ -1,47 +1,25 @@
-"""Causal language modelling: tokenizers, batching, training and evaluation.
+"""Causal language modelling for any LM in :mod:`tlnlp.models`: batching and measurement.
 
-Used with :class:`tlnlp.models.gpt.GPT`:
+The tokenizers are in :mod:`tlnlp.text.tokenizers`, the training recipe in :mod:`tlnlp.recipes.gpt`.
 
 >>> import torch
->>> from tlnlp.lm import CharTokenizer, get_batch
->>> tok = CharTokenizer.from_text("to be or not to be")
->>> data = torch.tensor(tok.encode("to be or not to be"))
->>> x, y = get_batch(data, block_size=4, batch_size=2, generator=torch.Generator().manual_seed(0))
+>>> from tlnlp.lm import get_batch
+>>> x, y = get_batch(torch.arange(20), block_size=4, batch_size=2, generator=torch.Generator().manual_seed(0))
 >>> x.shape
 torch.Size([2, 4])
 """
 
-from .batching import get_batch, iter_blocks, split_train_val
-from .tokenization import END_OF_TEXT, BPETokenizer, CharTokenizer, UnknownCharacterError, load_or_train_bpe
-from .text import detokenize_wikitext, wikitext_articles
-from .training import (
-    LMTrainConfig,
-    estimate_loss,
-    evaluate_loss,
-    load_or_train_gpt,
-    lr_at,
-    make_optimizer,
-    strided_perplexity,
-    train_lm,
-)
+from .batching import RandomBlocks, SequentialBlocks, get_batch, iter_blocks, split_train_val
+from .metrics import estimate_loss, evaluate_loss, perplexity, strided_perplexity
 
 __all__ = [
-    "END_OF_TEXT",
-    "BPETokenizer",
-    "CharTokenizer",
-    "LMTrainConfig",
-    "UnknownCharacterError",
-    "detokenize_wikitext",
+    "RandomBlocks",
+    "SequentialBlocks",
     "estimate_loss",
     "evaluate_loss",
     "get_batch",
     "iter_blocks",
-    "load_or_train_bpe",
-    "load_or_train_gpt",
-    "lr_at",
-    "make_optimizer",
+    "perplexity",
     "split_train_val",
     "strided_perplexity",
-    "train_lm",
-    "wikitext_articles",
 ]

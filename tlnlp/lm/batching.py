@@ -1,5 +1,8 @@
 """Batches for causal language modelling from one long 1-D tensor of token ids.
 
+:func:`get_batch` and :func:`iter_blocks` give ``(x, y)`` tensors; :class:`RandomBlocks` and
+:class:`SequentialBlocks` give the same blocks as the dict batches :func:`tlnlp.train.fit` reads.
+
 A causal LM learns to predict token ``t + 1`` from tokens ``0..t``. From a corpus packed into
 one tensor, a training example is any contiguous block ``x = data[i : i + T]`` with targets
 ``y = data[i + 1 : i + T + 1]``: the same block shifted by one, so every position is a
@@ -92,3 +95,82 @@ def iter_blocks(data: Tensor, block_size: int, batch_size: int) -> Iterator[tupl
     y_all = data[1 : n_blocks * block_size + 1].view(n_blocks, block_size)
     for start in range(0, n_blocks, batch_size):
         yield x_all[start : start + batch_size], y_all[start : start + batch_size]
+
+
+class RandomBlocks:
+    """nanoGPT's random blocks as dict batches ``{"input_ids", "labels"}`` for :func:`tlnlp.train.fit`.
+
+    Each batch is :func:`get_batch`: ``batch_size`` blocks of ``block_size`` tokens from random
+    positions of ``data``, labelled with the next tokens (the GPT's ``labels`` convention). The
+    generator is seeded once, when the source is built, so iterating again continues the same
+    stream of batches instead of repeating it: evaluating with the same source every few hundred
+    steps draws new batches each time, as nanoGPT's ``estimate_loss`` does.
+
+    Arguments:
+        data: 1-D tensor of token ids.
+        block_size: tokens per block.
+        batch_size: blocks per batch.
+        num_batches: batches per pass (then ``len()`` is defined); ``None`` (the training
+            source) never ends: give ``fit`` a ``max_steps``.
+        seed: seeds the batch order.
+
+    Introduced in chapter 4.
+
+    Example:
+        >>> source = RandomBlocks(torch.arange(100), block_size=8, batch_size=4, num_batches=2, seed=0)
+        >>> [tuple(b["input_ids"].shape) for b in source], len(source)
+        ([(4, 8), (4, 8)], 2)
+        >>> b = next(iter(source)); bool((b["labels"] == b["input_ids"] + 1).all())
+        True
+    """
+
+    def __init__(
+        self, data: Tensor, block_size: int, batch_size: int, num_batches: int | None = None, seed: int = 0
+    ) -> None:
+        if len(data) <= block_size:  # fail here, not at the first step
+            get_batch(data, block_size, batch_size)
+        if num_batches is not None and num_batches < 1:
+            raise ValueError(f"num_batches must be >= 1 or None (endless), got {num_batches}")
+        self.data, self.block_size, self.batch_size, self.num_batches = data, block_size, batch_size, num_batches
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        if self.num_batches is None:
+            raise TypeError("an endless RandomBlocks (num_batches=None) has no length; fit() needs max_steps")
+        return self.num_batches
+
+    def __iter__(self) -> Iterator[dict[str, Tensor]]:
+        count = 0
+        while self.num_batches is None or count < self.num_batches:
+            x, y = get_batch(self.data, self.block_size, self.batch_size, self.generator)
+            yield {"input_ids": x, "labels": y}
+            count += 1
+
+
+class SequentialBlocks:
+    """Every non-overlapping block of ``data`` once, in order, as dict batches ``{"input_ids", "labels"}``.
+
+    :func:`iter_blocks` for :func:`tlnlp.train.fit` and :func:`tlnlp.train.evaluate`: as an
+    ``eval_loader`` it gives the exact validation loss (each token except the first predicted
+    once), the number :func:`tlnlp.lm.evaluate_loss` computes.
+
+    Introduced in chapter 4.
+
+    Example:
+        >>> [b["input_ids"].shape[0] for b in SequentialBlocks(torch.arange(11), block_size=3, batch_size=2)]
+        [2, 1]
+    """
+
+    def __init__(self, data: Tensor, block_size: int, batch_size: int = 32) -> None:
+        self.data, self.block_size, self.batch_size = data, block_size, batch_size
+        n_blocks = (len(data) - 1) // block_size
+        if n_blocks == 0:
+            raise ValueError(f"data has {len(data)} tokens, fewer than one block of {block_size} + 1")
+        self._len = -(-n_blocks // batch_size)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[dict[str, Tensor]]:
+        for x, y in iter_blocks(self.data, self.block_size, self.batch_size):
+            yield {"input_ids": x, "labels": y}

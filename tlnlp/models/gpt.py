@@ -8,8 +8,8 @@ implementation can be checked, logit for logit, against the reference.
 
 >>> import torch
 >>> model = GPT(GPTConfig(vocab_size=65, block_size=32, n_layer=2, n_head=2, n_embd=32))
->>> logits, loss = model(torch.zeros(1, 8, dtype=torch.long))
->>> tuple(logits.shape), loss is None
+>>> out = model(torch.zeros(1, 8, dtype=torch.long))
+>>> tuple(out.logits.shape), out.loss is None
 ((1, 8, 65), True)
 
 References:
@@ -28,10 +28,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .output import Output
+
 if TYPE_CHECKING:  # transformers is only needed to load Hugging Face weights
     from transformers import GPT2LMHeadModel
 
 AttentionImpl = Literal["sdpa", "manual"]
+
+IGNORE_INDEX = -100
+"""Label of a position that takes no part in the loss (PyTorch's and Hugging Face's convention)."""
 
 
 class GPTWeightsError(ValueError):
@@ -187,10 +192,13 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """A GPT-2-style causal language model.
 
-    ``model(idx)`` returns ``(logits, loss)``: logits of shape ``(B, T, vocab_size)``, where
-    ``logits[:, t]`` scores the token at position ``t + 1`` from tokens ``0..t``; and the mean
-    cross-entropy against ``targets`` when they are given (positions with target ``-1`` are
-    ignored), else None.
+    ``model(input_ids, labels)`` returns an :class:`~tlnlp.models.output.Output`: ``logits`` of
+    shape ``(B, T, vocab_size)``, where ``logits[:, t]`` scores the token at position ``t + 1``
+    from tokens ``0..t``; and, when ``labels`` are given, ``loss``, the mean cross-entropy
+    against them. ``labels[:, t]`` is the token that *follows* position ``t`` (nanoGPT's
+    convention: the batch is already shifted, see :func:`tlnlp.lm.get_batch`); positions labelled
+    ``-100`` are ignored. :meth:`forward_features` gives the hidden states instead, so that
+    ``Classifier(gpt, num_labels, pool="last")`` puts a classification head on the model.
 
     Arguments:
         config: the sizes (see :class:`GPTConfig`).
@@ -200,7 +208,7 @@ class GPT(nn.Module):
         <torch._C.Generator object at ...>
         >>> model = GPT(GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=16))
         >>> idx = torch.randint(10, (2, 8))
-        >>> _, loss = model(idx[:, :-1], targets=idx[:, 1:])
+        >>> loss = model(idx[:, :-1], labels=idx[:, 1:]).loss
         >>> abs(loss.item() - math.log(10)) < 0.3  # an untrained model is close to uniform
         True
     """
@@ -257,14 +265,40 @@ class GPT(nn.Module):
                 weights.append(w)
         return self.ln_f(x), weights
 
-    def forward(self, idx: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """Logits for every position, and the loss when ``targets`` (same shape as ``idx``) are given."""
-        h, _ = self._hidden(idx, need_weights=False)
-        logits = self.lm_head(h)
+    def forward(self, input_ids: Tensor, labels: Tensor | None = None) -> Output:
+        """Logits for every position and, when ``labels`` (the next tokens, shaped like ``input_ids``)
+        are given, their mean cross-entropy as ``loss``."""
+        logits = self.lm_head(self._hidden(input_ids, need_weights=False)[0])
         loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
-        return logits, loss
+        if labels is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+        return Output(logits=logits, loss=loss)
+
+    def forward_features(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """The hidden states after the final LayerNorm, ``(B, T, n_embd)``: what the output layer reads.
+
+        This is the body that :class:`~tlnlp.models.heads.Classifier` pools (``pool="last"``:
+        the last real token, the only one that has read the whole text). Under causal attention
+        a token never sees the tokens after it, so padding on the *right* leaves every real
+        token's state unchanged and the mask is not needed inside the model; padding on the
+        left (or holes in the mask) would shift the positions and is refused.
+
+        Arguments:
+            input_ids: ``(B, T)`` token ids.
+            attention_mask: ``(B, T)``, 1 on real tokens and 0 on padding after them.
+
+        Example:
+            >>> m = GPT(GPTConfig(vocab_size=9, block_size=8, n_layer=1, n_head=2, n_embd=8)).eval()
+            >>> padded = m.forward_features(torch.tensor([[1, 2, 3, 0]]), torch.tensor([[1, 1, 1, 0]]))
+            >>> bool(torch.allclose(padded[:, :3], m.forward_features(torch.tensor([[1, 2, 3]]))))
+            True
+        """
+        if attention_mask is not None and bool((attention_mask[:, 1:] > attention_mask[:, :-1]).any()):
+            raise ValueError(
+                "the GPT reads padding on the right only (a 0 in attention_mask followed by a 1 was found): "
+                "pad each text after its last token (tokenizer padding_side='right')"
+            )
+        return self._hidden(input_ids, need_weights=False)[0]
 
     @torch.no_grad()
     def attention_weights(self, idx: Tensor) -> list[Tensor]:
@@ -324,8 +358,7 @@ class GPT(nn.Module):
         try:
             for _ in range(max_new_tokens):
                 context = idx[:, -self.config.block_size :]
-                logits, _ = self(context)
-                logits = logits[:, -1, :] / temperature
+                logits = self(context).logits[:, -1, :] / temperature
                 if top_k is not None:
                     kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
                     logits = logits.masked_fill(logits < kth, float("-inf"))

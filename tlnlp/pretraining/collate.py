@@ -22,7 +22,9 @@ from typing import Any, Mapping, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from ..models.output import Output
 from .masking import IGNORE_INDEX, MaskingError, SpecialTokenIds, _as_special_ids, mask_tokens
 from .nsp import NSPExample
 
@@ -182,3 +184,58 @@ def bert_pretraining_loss(model: Any, batch: Mapping[str, torch.Tensor]) -> Pret
         nsp_loss = F.cross_entropy(nsp_logits, batch["next_sentence_label"])
         loss = mlm_loss + nsp_loss
     return PretrainingLoss(loss, mlm_loss, nsp_loss, mlm_logits, mlm_labels, nsp_logits)
+
+
+class BertPretrainingObjective(nn.Module):
+    """A ``BertForPreTraining`` that returns :func:`bert_pretraining_loss` as an :class:`~tlnlp.models.Output`.
+
+    Wrapped this way, :func:`tlnlp.train.fit` trains the model on :class:`BertPretrainingCollator`
+    batches with the gathered (fast) loss instead of the model's own, which projects every
+    position onto the vocabulary. The output holds ``loss`` (MLM + NSP), ``logits`` (the MLM
+    scores at the chosen positions), ``mlm_loss``, ``nsp_loss``, ``mlm_labels`` and ``nsp_logits``.
+
+    Arguments:
+        model: a ``transformers.BertForPreTraining`` (kept as ``.model``; its weights are this
+            module's weights).
+
+    Introduced in chapter 5.
+
+    Example:
+        >>> from transformers import BertConfig, BertForPreTraining
+        >>> from tlnlp.pretraining.masking import SpecialTokenIds
+        >>> from tlnlp.pretraining.nsp import NSPExample
+        >>> bert = BertForPreTraining(BertConfig(vocab_size=40, hidden_size=8, num_hidden_layers=1,
+        ...                                      num_attention_heads=2, intermediate_size=16))
+        >>> ids = SpecialTokenIds(mask_id=3, vocab_size=40, special_ids=frozenset({0, 1, 2}), pad_id=0)
+        >>> batch = BertPretrainingCollator(ids, seed=0)([NSPExample((1, 10, 2, 11, 12, 2), (0, 0, 0, 1, 1, 1), 0)] * 8)
+        >>> out = BertPretrainingObjective(bert)(**batch)
+        >>> bool(torch.isclose(out.loss, out.mlm_loss + out.nsp_loss))
+        True
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        labels: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        next_sentence_label: torch.Tensor | None = None,
+    ) -> Output:
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        if token_type_ids is not None:
+            batch["token_type_ids"] = token_type_ids
+        if next_sentence_label is not None:
+            batch["next_sentence_label"] = next_sentence_label
+        out = bert_pretraining_loss(self.model, batch)
+        return Output(
+            logits=out.mlm_logits,
+            loss=out.loss,
+            mlm_loss=out.mlm_loss,
+            nsp_loss=out.nsp_loss,
+            mlm_labels=out.mlm_labels,
+            nsp_logits=out.nsp_logits,
+        )

@@ -106,8 +106,19 @@ def truncate_pair(
     return a, b
 
 
-def _tokenize(documents: Sequence[Sequence[Any]], tokenizer: Any) -> list[list[list[int]]]:
-    """Token ids of every segment; strings go through the tokenizer, id lists are kept."""
+def tokenize_documents(documents: Sequence[Sequence[Any]], tokenizer: Any) -> list[list[list[int]]]:
+    """Token ids of every segment of every document, without special tokens; empty segments dropped.
+
+    Strings go through ``tokenizer`` (all in one call), id lists are kept. Tokenize once and
+    cut new NSP pairs from the ids every epoch: :func:`make_nsp_examples` accepts either.
+
+    Introduced in chapter 5.
+
+    Example:
+        >>> tok = lambda texts, add_special_tokens: {"input_ids": [[len(w) for w in t.split()] for t in texts]}
+        >>> tokenize_documents([["a bb", ""], ["ccc"]], tok)
+        [[[1, 2]], [[3]]]
+    """
     if any(isinstance(doc, str) for doc in documents):
         raise NSPError("each document must be a list of segments (sentences), not a single string")
     texts = [seg for doc in documents for seg in doc if isinstance(seg, str)]
@@ -166,7 +177,7 @@ def make_nsp_examples(
     if not 0.0 <= short_seq_prob <= 1.0:
         raise NSPError(f"short_seq_prob must lie in [0, 1], got {short_seq_prob!r}")
     cls_id, sep_id = _special_id(tokenizer, "cls_token_id"), _special_id(tokenizer, "sep_token_id")
-    docs = _tokenize(documents, tokenizer)
+    docs = tokenize_documents(documents, tokenizer)
     nonempty = [i for i, doc in enumerate(docs) if doc]
     if len(nonempty) < 2:
         raise NSPError(

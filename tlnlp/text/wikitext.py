@@ -5,6 +5,9 @@ split with ``@`` markers (``"1 @,@ 000"``), headings as ``" = Title = "``. A BPE
 that format learns the format; :func:`detokenize_wikitext` turns it back into ordinary text (as
 the GPT-2 paper's detokenizers did) so that what the model learns transfers to normal text.
 
+Introduced in chapter 4 (articles for GPT pretraining); chapter 5 splits them into sentences
+(:func:`wikitext_documents`) for BERT's next-sentence pairs.
+
 >>> detokenize_wikitext("It cost 1 @,@ 000 dollars ( in 1990 ) , don 't ask ?")
 "It cost 1,000 dollars (in 1990), don't ask?"
 """
@@ -12,6 +15,8 @@ the GPT-2 paper's detokenizers did) so that what the model learns transfers to n
 from __future__ import annotations
 
 import re
+
+__all__ = ["detokenize_wikitext", "wikitext_articles", "wikitext_documents"]
 
 _ARTICLE_HEADING = re.compile(r"^ = (?!=)(.*) = $")  # " = Title = " but not " = = Section = = "
 _HEADING = re.compile(r"^ (?:= )+(.*?)(?: =)+ $")
@@ -69,3 +74,38 @@ def wikitext_articles(text: str, detokenize: bool = True) -> list[str]:
             articles.append([])
         articles[-1].append(detokenize_wikitext(line) if detokenize else line.strip())
     return ["\n".join(lines) for lines in articles]
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")  # after . ! ? and before a capital, digit or opening
+
+
+def wikitext_documents(text: str, unk: str = "[UNK]") -> list[list[str]]:
+    """A WikiText split as documents of sentences, for next-sentence pairs (chapter 5).
+
+    Each article becomes the list of its sentences: the title and section headings are dropped,
+    WikiText's tokenization is undone, ``<unk>`` becomes ``unk`` (a BERT tokenizer's unknown
+    token, so it is not split into pieces), and paragraphs are cut into sentences after ``.``,
+    ``!`` or ``?`` followed by a capital, a digit or an opening quote or bracket. Articles
+    without a sentence are left out.
+
+    Arguments:
+        text: one WikiText split (e.g. :func:`tlnlp.data.load_wikitext2` ``("valid")``).
+        unk: what ``<unk>`` becomes.
+
+    Introduced in chapter 5.
+
+    Example:
+        >>> wikitext_documents(" = A = \\n = = History = = \\n It began in 1 @,@ 900 . Then <unk> came . \\n")
+        [['It began in 1,900.', 'Then [UNK] came.']]
+    """
+    documents = []
+    for article in wikitext_articles(text, detokenize=False):
+        sentences = []
+        for line in article.splitlines()[1:]:  # the first line is the article's title
+            if line.startswith("="):  # a section heading
+                continue
+            paragraph = detokenize_wikitext(line).replace("<unk>", unk)
+            sentences.extend(s for s in _SENTENCE_END.split(paragraph) if s)
+        if sentences:
+            documents.append(sentences)
+    return documents

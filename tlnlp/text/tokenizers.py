@@ -1,7 +1,12 @@
 """Tokenizers for the language-model chapters: characters, and byte-level BPE.
 
-Both expose the same three things: ``encode(text) -> list[int]``, ``decode(ids) -> str`` and
-``vocab_size``, so a chapter can swap one for the other.
+Both follow :class:`tlnlp.text.protocol.TextEncoder`: ``encode(text) -> list[int]``,
+``decode(ids) -> str``, ``vocab_size`` and ``pack(texts)`` (one 1-D stream for a language
+model), so a chapter can swap one for the other. Unknown input: a :class:`CharTokenizer` says
+what it does with a character it has not seen (``unknown="error"`` by default, or ``"drop"``);
+a :class:`BPETokenizer` works on bytes, so no text is unknown to it.
+
+Introduced in chapter 4.
 
 >>> tok = CharTokenizer.from_text("hello world")
 >>> tok.decode(tok.encode("hold")), tok.vocab_size
@@ -17,13 +22,22 @@ from typing import Iterable, Sequence
 import torch
 
 from ..cache import load_or_compute
+from .protocol import UNKNOWN_POLICIES, UnknownPolicy
+
+__all__ = ["END_OF_TEXT", "BPETokenizer", "CharTokenizer", "UnknownCharacterError", "load_or_train_bpe"]
 
 END_OF_TEXT = "<|endoftext|>"
 """GPT-2's document separator, the one special token of :class:`BPETokenizer`."""
 
 
-class UnknownCharacterError(ValueError):
-    """Text holds a character that is not in a :class:`CharTokenizer`'s vocabulary."""
+class UnknownCharacterError(KeyError, ValueError):
+    """Text holds a character that is not in a :class:`CharTokenizer`'s vocabulary.
+
+    A ``KeyError`` (the protocol's ``unknown="error"``) and, as before, a ``ValueError``.
+    """
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0]) if self.args else ""
 
 
 class CharTokenizer:
@@ -31,23 +45,36 @@ class CharTokenizer:
 
     Arguments:
         chars: the vocabulary, one string of distinct characters.
+        unknown: what :meth:`encode` does with a character not in ``chars``: ``"error"``
+            raises :class:`UnknownCharacterError` naming it; ``"drop"`` skips it. (There is no
+            unknown-character id, so ``"map"`` is refused.)
 
     Example:
         >>> tok = CharTokenizer.from_text("abcab")
         >>> tok.encode("cab")
         [2, 0, 1]
+        >>> CharTokenizer.from_text("abc", unknown="drop").encode("cZab")
+        [2, 0, 1]
     """
 
-    def __init__(self, chars: str) -> None:
+    def __init__(self, chars: str, unknown: UnknownPolicy = "error") -> None:
         if len(set(chars)) != len(chars):
             raise ValueError("CharTokenizer needs distinct characters; build it with CharTokenizer.from_text(text)")
+        if unknown not in UNKNOWN_POLICIES:
+            raise ValueError(f"unknown must be one of {UNKNOWN_POLICIES}, got {unknown!r}")
+        if unknown == "map":
+            raise ValueError(
+                "CharTokenizer has no unknown-character id to map to: use unknown='error' (the default) or "
+                "'drop', or build the tokenizer from text that holds every character you will encode"
+            )
         self.chars = chars
+        self.unknown = unknown
         self._id = {c: i for i, c in enumerate(chars)}
 
     @classmethod
-    def from_text(cls, text: str) -> "CharTokenizer":
+    def from_text(cls, text: str, unknown: UnknownPolicy = "error") -> "CharTokenizer":
         """The tokenizer whose vocabulary is every character of ``text``."""
-        return cls("".join(sorted(set(text))))
+        return cls("".join(sorted(set(text))), unknown=unknown)
 
     @property
     def vocab_size(self) -> int:
@@ -55,25 +82,39 @@ class CharTokenizer:
         return len(self.chars)
 
     def encode(self, text: str) -> list[int]:
-        """Character ids of ``text``; raises :class:`UnknownCharacterError` on an unseen character."""
+        """Character ids of ``text``; an unseen character is handled as ``unknown`` says."""
+        if self.unknown == "drop":
+            return [self._id[c] for c in text if c in self._id]
         try:
             return [self._id[c] for c in text]
         except KeyError as err:
             raise UnknownCharacterError(
                 f"character {err.args[0]!r} is not in the vocabulary of {self.vocab_size} characters; "
-                "build the tokenizer from text that contains it"
+                "build the tokenizer from text that contains it, or pass unknown='drop'"
             ) from None
 
     def decode(self, ids: Iterable[int]) -> str:
         """The text of a sequence of ids."""
         return "".join(self.chars[int(i)] for i in ids)
 
+    def pack(self, texts: Sequence[str]) -> torch.Tensor:
+        """All ``texts`` end to end as one 1-D ``LongTensor`` (there is no end-of-text character).
+
+        Example:
+            >>> CharTokenizer.from_text("ab").pack(["ab", "ba"]).tolist()
+            [0, 1, 1, 0]
+        """
+        if isinstance(texts, str):
+            raise TypeError("pack() takes a list of texts; for one text, pass [text]")
+        return torch.tensor([i for text in texts for i in self.encode(text)], dtype=torch.long)
+
 
 class BPETokenizer:
     """Byte-level BPE (GPT-2's scheme) trained with the ``tokenizers`` library.
 
-    Byte-level means every string can be encoded (no unknown tokens): text is first mapped
-    to its UTF-8 bytes, and BPE merges frequent adjacent pieces up to ``vocab_size``.
+    Byte-level means every string can be encoded (no unknown tokens, so no ``unknown=``
+    policy is needed): text is first mapped to its UTF-8 bytes, and BPE merges frequent
+    adjacent pieces up to ``vocab_size``.
 
     Arguments:
         tokenizer: a trained ``tokenizers.Tokenizer``.
@@ -139,7 +180,7 @@ class BPETokenizer:
         """The text of a sequence of ids (the special token is dropped)."""
         return self.tokenizer.decode([int(i) for i in ids])
 
-    def encode_documents(self, texts: Sequence[str]) -> torch.Tensor:
+    def pack(self, texts: Sequence[str]) -> torch.Tensor:
         """Encode documents into one 1-D token tensor, each followed by :data:`END_OF_TEXT`.
 
         This is how GPT-2 packs a corpus: documents end to end, separated by the special
@@ -147,10 +188,12 @@ class BPETokenizer:
 
         Example:
             >>> tok = BPETokenizer.train(["a b", "b a"] * 20, vocab_size=260)
-            >>> ids = tok.encode_documents(["a b", "b a"])
+            >>> ids = tok.pack(["a b", "b a"])
             >>> (ids == tok.eot_id).sum().item()
             2
         """
+        if isinstance(texts, str):
+            raise TypeError("pack() takes a list of documents; for one text, pass [text]")
         eot = self.eot_id
         ids: list[int] = []
         for enc in self.tokenizer.encode_batch(list(texts)):
