@@ -119,5 +119,6 @@ def test_compare_takes_the_callers_words_and_units() -> None:
     assert compare([0.5, 0.52], [0.9, 0.91], words=verbs).word == "loses to"
     raw = compare([1.0, 1.2], [0.1, 0.2], scale=1, unit="nats", digits=2, k=3)
     assert raw.text.startswith("+0.95 nats (") and "3 s.e. = " in raw.text
+    assert compare([1.0, 1.2], [0.0, 0.2], scale=1, unit="").text.startswith("+1.0 (")
     with pytest.raises(ValueError, match="unknown outcome"):
         compare([0.9, 0.91], [0.5, 0.52], words={"beats": "x"})

@@ -267,7 +267,7 @@ def compare(
         k: standard errors the difference must exceed.
         scale: the difference and margin are multiplied by it in the text (100: accuracy in
             points; 1: raw units).
-        unit: the unit written after the difference.
+        unit: the unit written after the difference (``""``: none).
         digits: decimals in the text.
         words: the word for each outcome (``"better"``, ``"worse"``, ``"within"``), e.g.
             ``{"better": "beats", "worse": "loses to", "within": "does not measurably beat"}``
@@ -289,5 +289,6 @@ def compare(
     diff, margin = margin_from_spread(a, b, k=k)
     outcome: Outcome = "better" if diff > margin else "worse" if diff < -margin else "within"
     word = {**VERDICT_WORDS, **(words or {})}[outcome]
-    text = f"{scale * diff:+.{digits}f} {unit} ({word}; {k:g} s.e. = {scale * margin:.{digits}f})"
+    unit = f" {unit}" if unit else ""
+    text = f"{scale * diff:+.{digits}f}{unit} ({word}; {k:g} s.e. = {scale * margin:.{digits}f})"
     return Verdict(diff, margin, outcome, word, text)
