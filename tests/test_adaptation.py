@@ -137,8 +137,8 @@ def _shifted_domains(n: int = 200, seed: int = 0) -> tuple[torch.Tensor, torch.T
 
 
 def _rows(x: torch.Tensor, y: torch.Tensor | None = None) -> list[dict[str, torch.Tensor]]:
-    return [{"input_ids": v} if y is None else {"input_ids": v, "labels": label} for v, label in
-            zip(x, y if y is not None else x)]
+    """One dict per row, so a DataLoader collates dict batches; the target domain has no labels."""
+    return [{"input_ids": v} for v in x] if y is None else [{"input_ids": v, "labels": t} for v, t in zip(x, y)]
 
 
 def _train(reverse: bool, seed: int = 0, steps: int = 300, trade_off: float = 1.0, eval_loader=None):
