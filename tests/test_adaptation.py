@@ -1,4 +1,5 @@
-"""Gradient reversal, the DANN schedule and trainer, checked against independent computations."""
+"""Gradient reversal and its ramp, the DANN loss module and its training by fit, checked against
+independent computations."""
 
 import math
 
@@ -6,16 +7,39 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from tlnlp.adaptation import (
-    DANNConfig,
-    DomainAdversarialNet,
+    DomainAdversarialClassifier,
+    DomainAdversarialLoss,
     GradientReversal,
     dann_schedule,
+    domain_discriminator,
     domain_separability,
     grad_reverse,
-    train_domain_adversarial,
+    pair_domains,
 )
+from tlnlp.models import Classifier
+from tlnlp.train import evaluate, fit
+
+
+class VectorClassifier(nn.Module):
+    """Inputs that are already vectors: F = Linear + ReLU, C = Linear (the classifier protocol)."""
+
+    def __init__(self, d_in: int, width: int = 8, num_labels: int = 2) -> None:
+        super().__init__()
+        self.extractor = nn.Sequential(nn.Linear(d_in, width), nn.ReLU())
+        self.head = nn.Linear(width, num_labels)
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.extractor(input_ids)
+
+
+def _model(reverse: bool, d_in: int = 6, width: int = 8, max_steps: int | None = None, trade_off: float = 1.0,
+           scale: float = 1.0) -> DomainAdversarialClassifier:
+    grl = GradientReversal(max_steps=max_steps, scale=scale) if reverse else None
+    return DomainAdversarialClassifier(VectorClassifier(d_in, width),
+                                       DomainAdversarialLoss(domain_discriminator(width), grl), trade_off)
 
 
 @pytest.mark.parametrize("scale", [0.0, 0.3, 1.0, 2.5])
@@ -33,29 +57,60 @@ def test_reversal_is_identity_forward_and_negated_scaled_gradient_backward(scale
 def test_reversal_rejects_a_negative_scale():
     with pytest.raises(ValueError, match="scale must be >= 0"):
         grad_reverse(torch.ones(1, requires_grad=True), -1.0)
+    with pytest.raises(ValueError, match="scale must be >= 0"):
+        GradientReversal(scale=-0.5)
 
 
-def _domain_loss_grads(net: DomainAdversarialNet, x: torch.Tensor, domains: torch.Tensor) -> dict[str, torch.Tensor]:
-    net.zero_grad()
-    nn.functional.cross_entropy(net(x)[1], domains).backward()
-    return {name: p.grad.clone() for name, p in net.named_parameters() if p.grad is not None}
+def _domain_loss_grads(model: DomainAdversarialClassifier, xs: torch.Tensor, xt: torch.Tensor) -> dict[str, torch.Tensor]:
+    model.zero_grad()
+    clf = model.classifier
+    model.adversary(clf.features(xs), clf.features(xt)).backward()
+    return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
 
 def test_reversal_flips_only_the_feature_extractors_gradient_of_the_domain_loss():
     torch.manual_seed(0)
-    x, domains = torch.randn(16, 5), torch.randint(0, 2, (16,))
-    dann = DomainAdversarialNet(nn.Sequential(nn.Linear(5, 8), nn.Tanh()), 8, num_classes=3, reverse=True)
-    joint = DomainAdversarialNet(nn.Sequential(nn.Linear(5, 8), nn.Tanh()), 8, num_classes=3, reverse=False)
+    xs, xt = torch.randn(16, 5), torch.randn(12, 5)
+    dann, joint = _model(True, d_in=5, scale=0.7), _model(False, d_in=5)
     joint.load_state_dict(dann.state_dict())
-    dann.reversal.scale = 0.7
-    g_dann, g_joint = _domain_loss_grads(dann, x, domains), _domain_loss_grads(joint, x, domains)
+    g_dann, g_joint = _domain_loss_grads(dann, xs, xt), _domain_loss_grads(joint, xs, xt)
     assert g_dann.keys() == g_joint.keys()
     for name in g_dann:
-        if name.startswith("features."):  # the extractor ascends the domain loss, scaled
+        if name.startswith("classifier.extractor."):  # the extractor ascends the domain loss, scaled
             torch.testing.assert_close(g_dann[name], -0.7 * g_joint[name])
         else:  # the domain head descends it, unchanged
+            assert name.startswith("adversary.domain_head.")
             torch.testing.assert_close(g_dann[name], g_joint[name])
-    assert any(name.startswith("features.") for name in g_dann)
+    assert any(name.startswith("classifier.extractor.") for name in g_dann)
+    assert not any(name.startswith("classifier.head.") for name in g_dann)  # the label head is not involved
+
+
+def test_the_loss_is_the_classification_loss_plus_trade_off_times_the_domain_loss():
+    torch.manual_seed(0)
+    model = _model(True, trade_off=0.3)
+    xs, ys, xt = torch.randn(7, 6), torch.randint(0, 2, (7,)), torch.randn(5, 6)
+    out = model(xs, labels=ys, target_input_ids=xt)
+    clf, head = model.classifier, model.adversary.domain_head
+    fs, ft = clf.extractor(xs), clf.extractor(xt)
+    cls = nn.functional.cross_entropy(clf.head(fs), ys)
+    dom = nn.functional.cross_entropy(head(torch.cat([fs, ft])), torch.tensor([0] * 7 + [1] * 5))
+    torch.testing.assert_close(out.loss, cls + 0.3 * dom)
+    torch.testing.assert_close(out.domain_loss, dom.detach())
+    torch.testing.assert_close(out.logits, clf.head(fs))
+    # Without target inputs it is the plain classifier (what evaluation sees).
+    torch.testing.assert_close(model(xs, labels=ys).loss, cls)
+
+
+def test_texts_of_different_lengths_go_through_a_tlnlp_classifier_one_domain_at_a_time():
+    torch.manual_seed(0)
+    clf = Classifier(nn.Embedding(30, 4, padding_idx=0), num_labels=2, dropout=0.0)
+    model = DomainAdversarialClassifier(clf, DomainAdversarialLoss(domain_discriminator(4), GradientReversal()))
+    ids, mask = torch.tensor([[3, 4, 5], [6, 7, 0]]), torch.tensor([[1, 1, 1], [1, 1, 0]])
+    t_ids, t_mask = torch.tensor([[8, 9], [10, 0]]), torch.tensor([[1, 1], [1, 0]])
+    out = model(ids, mask, torch.tensor([0, 1]), t_ids, t_mask)
+    fs, ft = clf.features(ids, mask), clf.features(t_ids, t_mask)
+    dom = nn.functional.cross_entropy(model.adversary.domain_head(torch.cat([fs, ft])), torch.tensor([0, 0, 1, 1]))
+    torch.testing.assert_close(out.domain_loss, dom.detach())
 
 
 def test_schedule_matches_the_formula_and_ramps_from_zero_towards_one():
@@ -81,16 +136,29 @@ def _shifted_domains(n: int = 200, seed: int = 0) -> tuple[torch.Tensor, torch.T
     return xs, (xs[:, 0] > 0).long(), xt, (xt[:, 0] > 0).long()
 
 
-def _train(mode: str, seed: int = 0, steps: int = 300) -> tuple[DomainAdversarialNet, dict[str, list[float]]]:
+def _rows(x: torch.Tensor, y: torch.Tensor | None = None) -> list[dict[str, torch.Tensor]]:
+    """One dict per row, so a DataLoader collates dict batches; the target domain has no labels."""
+    return [{"input_ids": v} for v in x] if y is None else [{"input_ids": v, "labels": t} for v, t in zip(x, y)]
+
+
+def _train(reverse: bool, seed: int = 0, steps: int = 300, trade_off: float = 1.0, eval_loader=None):
+    """Train through fit with Adam; return the model, its history and the domain loss of every step."""
     xs, ys, xt, _ = _shifted_domains()
     torch.manual_seed(seed)
-    net = DomainAdversarialNet(nn.Sequential(nn.Linear(6, 8), nn.ReLU()), 8, num_classes=2, reverse=mode == "dann")
-    return net, train_domain_adversarial(net, xs, ys, xt, DANNConfig(mode=mode, steps=steps, batch_size=32), seed=seed)
+    model = _model(reverse, max_steps=steps, trade_off=trade_off)
+    source = DataLoader(_rows(xs, ys), batch_size=32, shuffle=True, drop_last=True)
+    target = DataLoader(_rows(xt), batch_size=32, shuffle=True, drop_last=True)
+    domain_losses: list[float] = []
+    hook = model.register_forward_hook(lambda m, args, out: domain_losses.append(float(out.domain_loss)) if m.training else None)
+    history = fit(model, pair_domains(source, target), optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+                  max_steps=steps, eval_loader=eval_loader, progress=False, seed=seed)
+    hook.remove()
+    return model, history, domain_losses
 
 
-def test_training_is_deterministic_given_a_seed():
-    (net_a, hist_a), (net_b, hist_b) = _train("dann", seed=3, steps=20), _train("dann", seed=3, steps=20)
-    assert hist_a == hist_b
+def test_training_through_fit_is_deterministic_given_a_seed():
+    (net_a, hist_a, dl_a), (net_b, hist_b, dl_b) = _train(True, seed=3, steps=20), _train(True, seed=3, steps=20)
+    assert hist_a.step_losses == hist_b.step_losses and dl_a == dl_b
     for a, b in zip(net_a.parameters(), net_b.parameters()):
         assert torch.equal(a, b)
 
@@ -99,48 +167,86 @@ def test_joint_training_separates_the_domains_and_the_reversal_confuses_the_doma
     xs, _, xt, _ = _shifted_domains(seed=1)  # held-out rows
     domains = np.repeat([0, 1], len(xs))
     final_domain_loss, separability = {}, {}
-    for mode in ("joint", "dann"):
-        net, hist = _train(mode, steps=600)
-        final_domain_loss[mode] = np.mean(hist["domain_loss"][-50:])
+    for mode, reverse in (("joint", False), ("dann", True)):
+        net, _, domain_losses = _train(reverse, steps=600)
+        final_domain_loss[mode] = np.mean(domain_losses[-50:])
         with torch.no_grad():
-            separability[mode] = domain_separability(torch.cat([net.features(xs), net.features(xt)]).numpy(), domains)
-    # Joint: near the Bayes limit of a 3-sd shift (about 0.17 nats). Over seeds 0-2: 0.18-0.20.
+            features = torch.cat([net.classifier.features(xs), net.classifier.features(xt)])
+        separability[mode] = domain_separability(features.numpy(), domains)
+    # Joint: near the Bayes limit of a 3-sd shift (about 0.17 nats).
     assert final_domain_loss["joint"] < 0.3
-    # DANN: near log 2 = 0.69, the head cannot tell the domains apart (seeds 0-2: 0.65-0.68).
+    # DANN: near log 2 = 0.69, the head cannot tell the domains apart.
     assert final_domain_loss["dann"] > 0.6
-    # A fresh probe finds less domain in DANN's features (seeds 0-2: 0.62-0.65 vs 0.90-0.92).
+    # A fresh probe finds less domain in DANN's features.
     assert separability["dann"] < separability["joint"] - 0.15
 
 
-def test_history_records_the_ramped_scale_only_for_dann():
-    _, dann = _train("dann", steps=10)
-    _, joint = _train("joint", steps=10)
-    assert dann["scale"] == [pytest.approx(dann_schedule(s / 10)) for s in range(10)]
-    assert joint["scale"] == [0.0] * 10
+def test_the_ramp_advances_by_itself_once_per_training_step_under_fit():
+    steps = 12
+    xs, ys, _, _ = _shifted_domains(n=64)
+    eval_loader = DataLoader(_rows(xs, ys), batch_size=16)  # evaluated every epoch: must not advance the ramp
+    torch.manual_seed(0)
+    model = _model(True, max_steps=steps)
+    grl = model.adversary.grl
+    seen: list[float] = []
+    grl.register_forward_pre_hook(lambda m, args: seen.append(m.scale_now) if m.training else None)
+    source = DataLoader(_rows(xs, ys), batch_size=16)  # 4 batches: fit runs 3 epochs with evaluation in between
+    fit(model, pair_domains(source, DataLoader(_rows(xs), batch_size=16)),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), max_steps=steps, eval_loader=eval_loader,
+        progress=False, seed=0)
+    assert grl.steps == steps
+    assert seen == [pytest.approx(dann_schedule(t / steps)) for t in range(steps)]
+    with torch.no_grad():  # no gradient, no step: inference never moves the ramp
+        model.train()(xs, labels=ys, target_input_ids=xs)
+    assert grl.steps == steps and grl.scale_now == pytest.approx(dann_schedule(1.0))
+    assert set(evaluate(model, eval_loader)) == {"loss"}
+
+
+def test_trade_off_zero_trains_the_classifier_alone():
+    (source_only, _, domain_losses), xs = _train(True, steps=30, trade_off=0.0), _shifted_domains()[0]
+    torch.manual_seed(0)
+    untouched = _model(True, max_steps=30)
+    for name, p in untouched.adversary.named_parameters():  # the domain head got no gradient, so no update
+        assert torch.equal(p, dict(source_only.adversary.named_parameters())[name])
+    assert len(domain_losses) == 30  # ...but its loss is still measured
+
+
+def test_pair_domains_restarts_the_target_and_drops_its_labels():
+    source = [{"input_ids": torch.full((2, 1), i), "labels": torch.tensor([i, i])} for i in range(5)]
+    target = [{"input_ids": torch.full((2, 1), 10 + i), "labels": torch.tensor([7, 7])} for i in range(2)]
+    batches = list(pair_domains(source, target))
+    assert len(pair_domains(source, target)) == len(batches) == 5
+    assert [int(b["target_input_ids"][0, 0]) for b in batches] == [10, 11, 10, 11, 10]
+    assert all("target_labels" not in b and int(b["labels"][0]) == i for i, b in enumerate(batches))
 
 
 def test_clear_errors_for_misuse():
-    xs, ys, xt, _ = _shifted_domains(n=10)
-    joint_net = DomainAdversarialNet(nn.Linear(6, 4), 4, num_classes=2, reverse=False)
-    dann_net = DomainAdversarialNet(nn.Linear(6, 4), 4, num_classes=2, reverse=True)
-    with pytest.raises(ValueError, match="needs a reversal layer"):
-        train_domain_adversarial(joint_net, xs, ys, xt, DANNConfig(mode="dann"))
-    with pytest.raises(ValueError, match="without a reversal layer"):
-        train_domain_adversarial(dann_net, xs, ys, xt, DANNConfig(mode="joint"))
-    with pytest.raises(ValueError, match="9 labels"):
-        train_domain_adversarial(dann_net, xs, ys[:9], xt)
-    with pytest.raises(ValueError, match="encode both domains the same way"):
-        train_domain_adversarial(dann_net, xs, ys, xt[:, :5])
-    with pytest.raises(ValueError, match="unknown mode 'adversarial'"):
-        DANNConfig(mode="adversarial")  # type: ignore[arg-type]
+    adversary = DomainAdversarialLoss(domain_discriminator(4))
+    with pytest.raises(TypeError, match="features.*head"):
+        DomainAdversarialClassifier(nn.Linear(6, 4), adversary)
+    with pytest.raises(TypeError, match="must be a DomainAdversarialLoss"):
+        DomainAdversarialClassifier(VectorClassifier(6, 4), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match="trade_off must be >= 0"):
+        DomainAdversarialClassifier(VectorClassifier(6, 4), adversary, trade_off=-1)
+    with pytest.raises(TypeError, match="GradientReversal"):
+        DomainAdversarialLoss(domain_discriminator(4), nn.Identity())
+    with pytest.raises(ValueError, match="max_steps must be a positive int"):
+        GradientReversal(max_steps=0)
+    with pytest.raises(ValueError, match="same feature extractor"):
+        adversary(torch.zeros(3, 4), torch.zeros(3, 5))
+    with pytest.raises(TypeError, match="dict batches"):
+        list(pair_domains([(torch.zeros(1), torch.zeros(1))], [{"input_ids": torch.zeros(1)}]))
+    with pytest.raises(ValueError, match="target loader yields no batches"):
+        list(pair_domains([{"input_ids": torch.zeros(1)}], []))
     with pytest.raises(ValueError, match="3 feature rows but 2"):
         domain_separability(np.zeros((3, 2)), np.array([0, 1]))
 
 
-def test_gradient_reversal_layer_follows_its_scale_attribute():
-    layer = GradientReversal()
+def test_a_constant_reversal_keeps_its_scale_and_says_so():
+    layer = GradientReversal(scale=0.25)
     x = torch.ones(2, requires_grad=True)
-    layer.scale = 0.25
-    layer(x).sum().backward()
-    assert x.grad.tolist() == [-0.25, -0.25]
+    for _ in range(3):
+        layer(x).sum().backward()
+    assert x.grad.tolist() == [-0.75, -0.75] and layer.scale_now == 0.25
     assert "scale=0.25" in repr(layer)
+    assert "steps=0/10" in repr(GradientReversal(max_steps=10))

@@ -35,7 +35,6 @@ FLOORS: dict[str, int] = {
     "meta": 5,
     "multitask": 5,
     "distill": 5,
-    "evaluation": 5,
     "experiment": 5,
     "plot": 5,
     # 6: the book's named multi-stage methods

@@ -38,6 +38,7 @@ from .registry import (
 from .resolve import DataNotFoundError, dataset_file, dataset_path
 from .episodes import Episode, sample_episode
 from .sampling import sample_labelled
+from .user import labelled_texts
 
 __all__ = [
     # registry and resolution
@@ -64,6 +65,7 @@ __all__ = [
     "load_amazon_reviews",
     "load_clinc150",
     "load_clinc150_domains",
+    "labelled_texts",
     # NER
     "TaggedSentence",
     "read_conll",

@@ -3,7 +3,7 @@
 >>> from tlnlp.meta import MAML, Task, reptile_step, prototypes, prototype_logits
 """
 
-from .evaluation import episode_accuracies, episode_task
+from .episodes import episode_accuracies, episode_task
 from .maml import MAML, Task, adapt
 from .protonet import prototype_logits, prototypes
 from .reptile import reptile_step

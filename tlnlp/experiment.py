@@ -1,18 +1,24 @@
-"""Results over seeds: run a grid, summarise it, and decide whether one method beats another.
+"""Experiments over seeds: run a grid, summarise it, describe it, and compare two methods.
 
 A chapter's claim ("pretrained beats scratch at 64 labels") is checked over several
-seeds, with a margin taken from the spread of the results rather than typed by hand:
+seeds, with a margin taken from the spread of the results rather than typed by hand, and
+stated in words by the same rule in every chapter:
 
 >>> import numpy as np
 >>> pretrained, scratch = np.array([0.81, 0.83, 0.82]), np.array([0.61, 0.66, 0.58])
 >>> diff, margin = margin_from_spread(pretrained, scratch)
 >>> assert diff > margin, f"pretrained beats scratch by {diff:.3f}, less than {margin:.3f}"
+>>> describe(pretrained), compare(pretrained, scratch).text
+('0.820 ± 0.010', '+20.3 points (better, beyond the noise; 2 s.e. = 4.8)')
+
+Introduced in chapter 1; every chapter's results over seeds go through it.
 """
 
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Literal, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -76,6 +82,29 @@ def format_mean_sd(mean: float, sd: float, digits: int = 3) -> str:
         '0.812 ± 0.012'
     """
     return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def describe(values: Sequence[float] | np.ndarray, digits: int = 3) -> str:
+    """The results of several seeds as ``mean ± sd`` (sample sd, ddof=1).
+
+    A single value has no spread and is written alone. NaN values are left out, as in
+    :func:`summarize`.
+
+    Arguments:
+        values: one score per seed.
+        digits: decimals of both numbers.
+
+    Example:
+        >>> describe([0.80, 0.82, 0.84]), describe([0.5]), describe([0.8123, 0.8321], digits=2)
+        ('0.820 ± 0.020', '0.500', '0.82 ± 0.01')
+    """
+    array = np.asarray(values, dtype=float).ravel()
+    array = array[~np.isnan(array)]
+    if array.size == 0:
+        raise ValueError("describe() got no values (or only NaN): select the runs first, e.g. with select()")
+    if array.size == 1:
+        return f"{array[0]:.{digits}f}"
+    return format_mean_sd(float(array.mean()), float(array.std(ddof=1)), digits)
 
 
 def run_over_seeds(
@@ -177,3 +206,89 @@ def margin_from_spread(a: Sequence[float], b: Sequence[float], k: float = 2.0) -
     diff = float(a.mean() - b.mean())
     margin = float(k * np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)))
     return Comparison(diff, margin)
+
+
+Outcome = Literal["better", "worse", "within"]
+
+VERDICT_WORDS: dict[str, str] = {
+    "better": "better, beyond the noise",
+    "worse": "worse, beyond the noise",
+    "within": "within the noise",
+}
+"""The default words of :func:`compare`'s outcomes."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What :func:`compare` found: the difference, its margin, the outcome and the sentence.
+
+    Attributes:
+        diff: mean(a) - mean(b), unscaled.
+        margin: ``k`` standard errors of that difference (:func:`margin_from_spread`), unscaled.
+        outcome: ``"better"`` (diff > margin), ``"worse"`` (diff < -margin) or ``"within"``.
+        word: the outcome in the words the caller chose.
+        text: e.g. ``"+1.3 points (within the noise; 2 s.e. = 2.6)"``; also ``str(verdict)``.
+    """
+
+    diff: float
+    margin: float
+    outcome: Outcome
+    word: str
+    text: str
+
+    @property
+    def beyond_noise(self) -> bool:
+        """True when the difference exceeds its margin, either way."""
+        return self.outcome != "within"
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def compare(
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    *,
+    k: float = 2.0,
+    scale: float = 100.0,
+    unit: str = "points",
+    digits: int = 1,
+    words: Mapping[str, str] | None = None,
+) -> Verdict:
+    """Compare method ``a`` with baseline ``b`` over seeds, and say it in one phrase.
+
+    The difference of the means counts only when it exceeds ``k`` standard errors
+    (:func:`margin_from_spread`); the phrase gives the difference, the verdict and the margin,
+    so a chapter's prose never states a gap without its noise.
+
+    Arguments:
+        a: per-seed scores of the method (higher is better).
+        b: per-seed scores of the baseline.
+        k: standard errors the difference must exceed.
+        scale: the difference and margin are multiplied by it in the text (100: accuracy in
+            points; 1: raw units).
+        unit: the unit written after the difference (``""``: none).
+        digits: decimals in the text.
+        words: the word for each outcome (``"better"``, ``"worse"``, ``"within"``), e.g.
+            ``{"better": "beats", "worse": "loses to", "within": "does not measurably beat"}``
+            for a verb; missing keys take :data:`VERDICT_WORDS`.
+
+    Returns:
+        A :class:`Verdict`.
+
+    Example:
+        >>> v = compare([0.80, 0.82, 0.84], [0.70, 0.71, 0.72])
+        >>> v.outcome, v.text
+        ('better', '+11.0 points (better, beyond the noise; 2 s.e. = 2.6)')
+        >>> compare([0.80, 0.82], [0.81, 0.80], words={"within": "no measurable gain"}).word
+        'no measurable gain'
+    """
+    unknown = set(words or {}) - set(VERDICT_WORDS)
+    if unknown:
+        raise ValueError(f"compare(): unknown outcome(s) {sorted(unknown)} in words; the outcomes are {list(VERDICT_WORDS)}")
+    diff, margin = margin_from_spread(a, b, k=k)
+    outcome: Outcome = "better" if diff > margin else "worse" if diff < -margin else "within"
+    word = {**VERDICT_WORDS, **(words or {})}[outcome]
+    unit = f" {unit}" if unit else ""
+    text = f"{scale * diff:+.{digits}f}{unit} ({word}; {k:g} s.e. = {scale * margin:.{digits}f})"
+    return Verdict(diff, margin, outcome, word, text)

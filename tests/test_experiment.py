@@ -1,4 +1,4 @@
-"""Tests of tlnlp.evaluation: summaries over seeds and the margin of a claim."""
+"""Tests of tlnlp.experiment: summaries over seeds and the margin of a claim."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tlnlp.evaluation import format_mean_sd, margin_from_spread, run_over_seeds, select, summarize
+from tlnlp.experiment import compare, describe, format_mean_sd, margin_from_spread, run_over_seeds, select, summarize
 
 
 def results() -> pd.DataFrame:
@@ -87,3 +87,38 @@ def test_run_over_seeds_runs_the_cartesian_grid_for_every_seed() -> None:
 def test_run_over_seeds_requires_dict_results() -> None:
     with pytest.raises(TypeError, match="dict"):
         run_over_seeds(lambda seed: 0.5, 2, progress=False)
+
+
+def test_describe_is_mean_and_sample_sd_and_skips_nan() -> None:
+    values = np.array([0.71, 0.75, 0.80, 0.62])
+    expected = f"{values.mean():.3f} ± {np.std(values, ddof=1):.3f}"
+    assert describe(values) == expected
+    assert describe([*values, float("nan")]) == expected
+    assert describe([0.4567], digits=2) == "0.46"
+    with pytest.raises(ValueError, match="no values"):
+        describe([])
+
+
+@pytest.mark.parametrize(
+    "a, b, outcome",
+    [([0.80, 0.82, 0.84], [0.70, 0.71, 0.72], "better"), ([0.70, 0.71, 0.72], [0.80, 0.82, 0.84], "worse"),
+     ([0.80, 0.90, 0.70], [0.81, 0.79, 0.80], "within")],
+)
+def test_compare_states_the_difference_against_its_margin(a, b, outcome) -> None:
+    diff = np.mean(a) - np.mean(b)
+    margin = 2 * math.sqrt(np.var(a, ddof=1) / len(a) + np.var(b, ddof=1) / len(b))  # Welch's 2 s.e.
+    verdict = compare(a, b)
+    assert verdict.diff == pytest.approx(diff) and verdict.margin == pytest.approx(margin)
+    assert verdict.outcome == outcome and verdict.beyond_noise == (abs(diff) > margin)
+    assert str(verdict) == verdict.text == f"{100 * diff:+.1f} points ({verdict.word}; 2 s.e. = {100 * margin:.1f})"
+
+
+def test_compare_takes_the_callers_words_and_units() -> None:
+    verbs = {"better": "beats", "worse": "loses to", "within": "does not measurably beat"}
+    assert compare([0.9, 0.91], [0.5, 0.52], words=verbs).word == "beats"
+    assert compare([0.5, 0.52], [0.9, 0.91], words=verbs).word == "loses to"
+    raw = compare([1.0, 1.2], [0.1, 0.2], scale=1, unit="nats", digits=2, k=3)
+    assert raw.text.startswith("+0.95 nats (") and "3 s.e. = " in raw.text
+    assert compare([1.0, 1.2], [0.0, 0.2], scale=1, unit="").text.startswith("+1.0 (")
+    with pytest.raises(ValueError, match="unknown outcome"):
+        compare([0.9, 0.91], [0.5, 0.52], words={"beats": "x"})
