@@ -133,3 +133,18 @@ def test_the_import_reader_resolves_relative_and_lazy_imports(tmp_path: Path, so
         assert _imports(fake) == expected
     finally:
         fake.unlink()
+
+
+def test_the_library_never_asks_which_preset_is_active() -> None:
+    """Presets change sizes in chapters (P.pick); tlnlp's code paths never depend on them."""
+    asking = []
+    for path in _modules():
+        source = _dotted(path)
+        if source in ("tlnlp", "tlnlp.config") or (_floor(source) or 0) >= FLOORS["book"]:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.endswith("config"):
+                names = {alias.name for alias in node.names} & {"preset", "preset_name", "Preset"}
+                if names:
+                    asking.append(f"{source} imports {sorted(names)}")
+    assert not asking, "\n".join(asking)

@@ -16,7 +16,6 @@ from tlnlp.models import (
     Encoder,
     ModelNotAvailableError,
     count_parameters,
-    default_encoder_name,
     load_encoder,
     offline_model_dir,
 )
@@ -155,14 +154,6 @@ def test_count_parameters_of_a_linear_layer() -> None:
     assert count_parameters(layer, trainable_only=True) == 3
     tied = torch.nn.Sequential(layer, layer)  # a shared module counts once
     assert count_parameters(tied) == 33
-
-
-def test_default_encoder_name_per_preset(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert [default_encoder_name(p) for p in ("ci", "cpu", "gpu")] == ["minilm", "minilm", "bert-base-uncased"]
-    monkeypatch.setenv("TLNLP_PRESET", "gpu")
-    assert default_encoder_name() == "bert-base-uncased"
-    with pytest.raises(PresetError):
-        default_encoder_name("laptop")
 
 
 def test_models_package_imports_lazily() -> None:

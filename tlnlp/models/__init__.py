@@ -22,7 +22,6 @@ _LAZY: dict[str, str] = {
     "Encoder": "encoders",
     "ModelNotAvailableError": "encoders",
     "count_parameters": "encoders",
-    "default_encoder_name": "encoders",
     "load_encoder": "encoders",
     "offline_model_dir": "encoders",
 }

