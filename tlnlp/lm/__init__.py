@@ -11,7 +11,7 @@ Used with :class:`tlnlp.models.gpt.GPT`:
 torch.Size([2, 4])
 """
 
-from .batching import get_batch, iter_blocks, split_train_val
+from .batching import LMBatches, get_batch, iter_blocks, split_train_val
 from .tokenization import END_OF_TEXT, BPETokenizer, CharTokenizer, UnknownCharacterError, load_or_train_bpe
 from .text import detokenize_wikitext, wikitext_articles
 from .training import (
@@ -29,6 +29,7 @@ __all__ = [
     "END_OF_TEXT",
     "BPETokenizer",
     "CharTokenizer",
+    "LMBatches",
     "LMTrainConfig",
     "UnknownCharacterError",
     "detokenize_wikitext",

@@ -92,3 +92,40 @@ def iter_blocks(data: Tensor, block_size: int, batch_size: int) -> Iterator[tupl
     y_all = data[1 : n_blocks * block_size + 1].view(n_blocks, block_size)
     for start in range(0, n_blocks, batch_size):
         yield x_all[start : start + batch_size], y_all[start : start + batch_size]
+
+
+class LMBatches:
+    """Random blocks of a token stream as ``{"input_ids", "labels"}`` batches, ``n_batches`` per pass.
+
+    ``labels`` is ``input_ids`` shifted by one token (:func:`get_batch`), so a language model
+    that returns its loss (:class:`~tlnlp.models.LSTMLanguageModel`) trains on these batches
+    with :func:`tlnlp.train.fit` directly. The blocks come from a generator seeded with
+    ``seed``: two runs with the same seed see the same batches.
+
+    Arguments:
+        data: 1-D token ids (e.g. :meth:`tlnlp.text.Vocab.pack`).
+        block_size: tokens per block (the truncated-BPTT length; 70 in ULMFiT).
+        batch_size: blocks per batch.
+        n_batches: batches per pass (``len()`` of the loader).
+        seed: seeds the block positions.
+
+    Example:
+        >>> loader = LMBatches(torch.arange(100), block_size=8, batch_size=4, n_batches=3)
+        >>> batches = list(loader)
+        >>> len(loader), tuple(batches[0]["input_ids"].shape), bool((batches[0]["labels"] == batches[0]["input_ids"] + 1).all())
+        (3, (4, 8), True)
+    """
+
+    def __init__(self, data: Tensor, block_size: int, batch_size: int, n_batches: int, seed: int = 0) -> None:
+        if n_batches < 1:
+            raise ValueError(f"n_batches must be >= 1, got {n_batches}")
+        self.data, self.block_size, self.batch_size, self.n_batches = data, block_size, batch_size, n_batches
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def __iter__(self) -> Iterator[dict[str, Tensor]]:
+        for _ in range(self.n_batches):
+            x, y = get_batch(self.data, self.block_size, self.batch_size, self.generator)
+            yield {"input_ids": x, "labels": y}

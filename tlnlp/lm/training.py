@@ -181,7 +181,8 @@ def evaluate_loss(model: nn.Module, data: Tensor, block_size: int, batch_size: i
     model.eval()
     total, count = 0.0, 0
     for x, y in iter_blocks(data, block_size, batch_size):
-        logits, _ = model(x.to(device))
+        out = model(x.to(device))
+        logits = out.logits if hasattr(out, "logits") else out[0]  # a tlnlp Output, or GPT's old (logits, loss)
         total += F.cross_entropy(logits.flatten(0, 1).float(), y.to(device).flatten(), reduction="sum").item()
         count += y.numel()
     model.train(was_training)
