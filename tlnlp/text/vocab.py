@@ -148,6 +148,19 @@ class Vocab:
         """The id of ``<eos>`` (ends each text in :meth:`pack`), or ``None`` without one."""
         return self._special_id(EOS)
 
+    def count(self, word: str) -> int:
+        """The corpus count of ``word`` (0 for a word the vocabulary does not have).
+
+        Example:
+            >>> v = build_vocab([["a", "b", "a"]], min_count=1)
+            >>> v.count("a"), v.count("z")
+            (2, 0)
+        """
+        if self.counts is None:
+            raise ValueError("this Vocab has no counts; build it with build_vocab()")
+        i = self.index.get(word)
+        return 0 if i is None else int(self.counts[i])
+
     @property
     def total(self) -> int:
         """Number of in-vocabulary tokens in the corpus the counts came from."""
