@@ -111,8 +111,8 @@ class LMBatches:
 
     Example:
         >>> loader = LMBatches(torch.arange(100), block_size=8, batch_size=4, n_batches=3)
-        >>> batches = list(loader)
-        >>> len(loader), tuple(batches[0]["input_ids"].shape), bool((batches[0]["labels"] == batches[0]["input_ids"] + 1).all())
+        >>> batch = next(iter(loader))
+        >>> len(loader), tuple(batch["input_ids"].shape), bool((batch["labels"] == batch["input_ids"] + 1).all())
         (3, (4, 8), True)
     """
 

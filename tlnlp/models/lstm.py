@@ -206,7 +206,9 @@ class LSTMEncoder(nn.Module):
         """
         lengths = None if attention_mask is None else attention_mask.sum(dim=1).long()
         if lengths is not None and bool((lengths < 1).any()):
-            raise ValueError("LSTMEncoder got a text with no real token (an all-zero attention_mask row); drop empty texts")
+            raise ValueError(
+                "LSTMEncoder got a text with no real token (an all-zero attention_mask row); drop empty texts"
+            )
         x = self.input_dropout(self.embed(input_ids))
         for i, layer in enumerate(self.layers):
             if lengths is None:

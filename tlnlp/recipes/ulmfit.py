@@ -23,7 +23,8 @@ Introduced in chapter 3.
 >>> target = build_vocab([["a", "dull", "film"]], min_count=1, specials=general.specials, unknown="map")
 >>> round(adapt_vocabulary(lm, general, target), 2)  # "a" and "film" are known, "dull" is new
 0.67
->>> Classifier(lm.encoder, num_labels=2, pool="concat", hidden=50)(torch.tensor([target.encode(["a", "film"])])).logits.shape
+>>> clf = Classifier(lm.encoder, num_labels=2, pool="concat", hidden=50)
+>>> clf(torch.tensor([target.encode(["a", "film"])])).logits.shape
 torch.Size([1, 2])
 """
 
@@ -135,7 +136,9 @@ def train_language_model(
         [2, 4]
     """
     optimizer = torch.optim.AdamW(
-        discriminative_lr_groups(language_model_groups(lm), lr, factor=factor), betas=(0.9, 0.99), weight_decay=weight_decay
+        discriminative_lr_groups(language_model_groups(lm), lr, factor=factor),
+        betas=(0.9, 0.99),
+        weight_decay=weight_decay,
     )
     eval_loader = None
     if heldout is not None:
@@ -181,13 +184,16 @@ def adapt_vocabulary(lm: LSTMLanguageModel, old: Vocab, new: Vocab) -> float:
         >>> row_b = lm.encoder.embedding.weight[old["b"]].clone()
         >>> adapt_vocabulary(lm, old, new)
         0.5
-        >>> bool((lm.encoder.embedding.weight[new["b"]] == row_b).all()), lm.decoder.weight is lm.encoder.embedding.weight
-        (True, True)
+        >>> bool((lm.encoder.embedding.weight[new["b"]] == row_b).all())
+        True
+        >>> lm.decoder.weight is lm.encoder.embedding.weight  # still tied
+        True
     """
     if len(old) != lm.config.vocab_size:
         raise ValueError(f"the model has {lm.config.vocab_size} embedding rows but old has {len(old)} words")
     if old.specials != new.specials:
-        raise ValueError(f"the vocabularies have different specials ({old.specials} vs {new.specials}); build both alike")
+        raise ValueError(f"the vocabularies have different specials ({old.specials} vs {new.specials}); "
+                         "build both with the same specials")
     weight, bias = lm.encoder.embedding.weight, lm.decoder.bias
     words = slice(len(old.specials), None)
     new_weight = weight[words].mean(0).repeat(len(new), 1)
