@@ -39,9 +39,9 @@ from tlnlp.data import (
     load_word_similarity,
     read_conll,
     sample_labelled,
-    simple_tokenize,
     wikitext2_paragraphs,
 )
+from tlnlp.text import simple_tokenize
 
 MIRROR = os.environ.get("TLNLP_DATA_DIR")
 needs_mirror = pytest.mark.skipif(not MIRROR, reason="set TLNLP_DATA_DIR to the local data mirror (e.g. ../shared/data)")
@@ -246,11 +246,6 @@ def test_general_english_pool_is_the_tokenised_sources_without_eval_splits():
     body = [line for line in test_lines if not line.strip().startswith("=")]
     n_words = sum(len(line.split()) - line.split().count("<unk>") for line in body)
     assert sum(len(p.split()) for p in paragraphs) == n_words  # no text lost but the <unk> markers
-
-
-def test_simple_tokenize():
-    assert simple_tokenize("Don't PANIC -- it's 42!") == ["don't", "panic", "it's", "42"]
-    assert simple_tokenize("Café au lait", lowercase=False) == ["Café", "au", "lait"]
 
 
 # --- sample_labelled ---

@@ -9,14 +9,10 @@ import pytest
 import torch
 
 from tlnlp.embeddings import (
-    BagOfEmbeddings,
     DimensionMismatchError,
-    EmptyVocabularyError,
-    EncodedCorpus,
     GloVeConfig,
     SkipGramConfig,
     WordVectors,
-    build_vocab,
     cooccurrence_matrix,
     embedding_coverage,
     evaluate_analogies,
@@ -35,6 +31,8 @@ from tlnlp.embeddings import (
     train_skipgram,
 )
 from tlnlp.embeddings.glove import _AdaGrad
+from tlnlp.models import Classifier
+from tlnlp.text import EmptyVocabularyError, build_vocab
 
 gensim = pytest.importorskip("gensim")
 
@@ -43,9 +41,9 @@ gensim = pytest.importorskip("gensim")
 def test_build_vocab_orders_by_count_and_applies_min_count_and_max_size():
     sents = [["b", "a", "b", "c"], ["c", "b", "d"]]
     v = build_vocab(sents, min_count=2)
-    assert v.words == ["b", "c"] and v.counts.tolist() == [3, 2]
-    assert build_vocab(sents, min_count=1, max_size=2).words == ["b", "c"]
-    enc = v.encode([["a", "b"], ["c", "x", "b"]])
+    assert v.words == ("b", "c") and v.counts.tolist() == [3, 2]
+    assert build_vocab(sents, min_count=1, max_size=2).words == ("b", "c")
+    enc = v.encode_corpus([["a", "b"], ["c", "x", "b"]])  # unknown words dropped, as word2vec does
     assert enc.ids.tolist() == [0, 1, 0] and enc.sentence_ids.tolist() == [0, 1, 1]
 
 
@@ -193,8 +191,8 @@ def test_adagrad_step_equals_torch_adagrad_with_duplicate_rows():
 def test_cooccurrence_counts_with_inverse_distance_weights():
     # "the cat sat on the mat" | "dog": ids the=0 cat=1 sat=2 on=3 mat=4 dog=5, window 2
     v = build_vocab([["the", "cat", "sat", "on", "the", "mat"], ["dog"]], min_count=1)
-    assert v.words == ["the", "cat", "sat", "on", "mat", "dog"]
-    X = cooccurrence_matrix(v.encode([["the", "cat", "sat", "on", "the", "mat"], ["dog"]]), len(v), window=2).toarray()
+    assert v.words == ("the", "cat", "sat", "on", "mat", "dog")
+    X = cooccurrence_matrix(v.encode_corpus([["the", "cat", "sat", "on", "the", "mat"], ["dog"]]), len(v), window=2).toarray()
     expected = np.zeros((6, 6))
 
     def add(a, b, w):
@@ -310,15 +308,21 @@ def test_transfer_errors_are_clear():
         to_embedding_layer(wv, ["a"], oov="mean")
 
 
-def test_frozen_embeddings_do_not_change_when_the_classifier_trains():
+def test_frozen_embeddings_do_not_change_when_the_bag_of_embeddings_trains():
     wv = WordVectors(["good", "bad"], np.array([[1.0, 0.0], [0.0, 1.0]]))
-    model = BagOfEmbeddings(to_embedding_layer(wv, ["<pad>", "good", "bad"], freeze=True, padding_idx=0))
-    before = model.embedding.weight.detach().clone()
+    model = Classifier(to_embedding_layer(wv, ["<pad>", "good", "bad"], freeze=True, padding_idx=0), num_labels=2,
+                       pool="mean", dropout=0.0)
+    before = model.body.weight.detach().clone()
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
     ids, y = torch.tensor([[1, 0], [2, 0], [1, 1]]), torch.tensor([1, 0, 1])
+    mask = (ids != 0).long()
     for _ in range(50):
         opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(ids), y).backward()
+        model(ids, mask, labels=y).loss.backward()
         opt.step()
-    assert torch.equal(before, model.embedding.weight)
-    assert (model(ids).argmax(1) == y).all()
+    assert torch.equal(before, model.body.weight)
+    logits = model(ids, mask).logits
+    assert (logits.argmax(1) == y).all()
+    # the bag of embeddings is the mean of the real tokens' vectors under a linear layer
+    means = torch.stack([before[row[row != 0]].mean(0) for row in ids])
+    torch.testing.assert_close(logits, model.head(means))

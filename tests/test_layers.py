@@ -45,15 +45,7 @@ FLOORS: dict[str, int] = {
 }
 """Top-level module or package of ``tlnlp`` -> its floor (0 is the bottom)."""
 
-KNOWN_VIOLATIONS: set[tuple[str, str]] = {
-    # models/lstm.py still holds ULMFiT's training recipe and vocabulary (issue 12, in progress)
-    ("tlnlp.models.lstm", "tlnlp.embeddings.vocab"),
-    ("tlnlp.models.lstm", "tlnlp.lm.batching"),
-    ("tlnlp.models.lstm", "tlnlp.train"),
-    ("tlnlp.models.lstm", "tlnlp.transfer.batching"),
-    ("tlnlp.models.lstm", "tlnlp.transfer.freezing"),
-    ("tlnlp.models.lstm", "tlnlp.transfer.schedules"),
-}
+KNOWN_VIOLATIONS: set[tuple[str, str]] = set()
 """(importing module, imported module) pairs still to be fixed; must end empty."""
 
 

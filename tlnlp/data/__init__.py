@@ -24,7 +24,7 @@ from .classification import (
 )
 from .corpora import load_text8, load_tinyshakespeare, load_wikitext2
 from .download import DownloadError, IncompleteDownloadError
-from .general_text import general_english_sentences, simple_tokenize, wikitext2_paragraphs
+from .general_text import general_english_sentences, wikitext2_paragraphs
 from .ner import TaggedSentence, crossner_domains, load_crossner, load_wnut17, read_conll
 from .registry import (
     REGISTRY,
@@ -77,7 +77,6 @@ __all__ = [
     "load_tinyshakespeare",
     "load_text8",
     "general_english_sentences",
-    "simple_tokenize",
     "wikitext2_paragraphs",
     # gensim's benchmarks
     "gensim_test_file",

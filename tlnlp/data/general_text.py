@@ -12,7 +12,7 @@ source              what                                           one token lis
 ``conll2003_train`` CoNLL-2003 train sentences (Reuters news)       sentence
 =================== ============================================== ====================
 
-Every source goes through :func:`simple_tokenize`; WikiText's ``<unk>`` markers and
+Every source goes through :func:`tlnlp.text.simple_tokenize`; WikiText's ``<unk>`` markers and
 headings are dropped first.
 
 >>> sentences = general_english_sentences(include=("wikitext2_valid",))  # doctest: +SKIP
@@ -22,27 +22,14 @@ headings are dropped first.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 
+from ..text.words import simple_tokenize
 from .benchmarks import load_wikipedia_head500
 from .choices import check_choice
 from .classification import load_amazon_reviews
 from .corpora import load_wikitext2
 from .ner import load_crossner
-
-_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
-
-
-def simple_tokenize(text: str, lowercase: bool = True) -> list[str]:
-    """Words and numbers of ``text`` (runs of letters/digits, inner apostrophes kept; punctuation dropped).
-
-    Example:
-        >>> simple_tokenize("It's a 10/10 film -- Great!")
-        ["it's", 'a', '10', '10', 'film', 'great']
-    """
-    return _TOKEN.findall(text.lower() if lowercase else text)
-
 
 def _head500() -> Iterable[str]:
     return (" ".join(tokens) for tokens in load_wikipedia_head500())

@@ -3,18 +3,11 @@
 >>> from tlnlp.embeddings import SkipGramConfig, train_skipgram, evaluate_word_pairs
 >>> wv = train_skipgram(sentences, SkipGramConfig(epochs=5))  # doctest: +SKIP
 >>> evaluate_word_pairs(wv, load_word_similarity("wordsim353")).spearman  # doctest: +SKIP
+
+Their vocabulary is :class:`tlnlp.text.Vocab` (unknown words dropped, as word2vec does).
 """
 
-from .book import (
-    METHODS,
-    TrainedVectors,
-    book_corpus,
-    book_glove_config,
-    book_skipgram_config,
-    book_vectors,
-    corpus_fingerprint,
-    load_or_train,
-)
+from .cached import METHODS, TrainedVectors, corpus_fingerprint, load_or_train
 from .evaluate import (
     DEFAULT_RESTRICT_VOCAB,
     AnalogyResult,
@@ -38,16 +31,11 @@ from .skipgram import (
     train_gensim_skipgram,
     train_skipgram,
 )
-from .transfer import BagOfEmbeddings, embedding_coverage, encode_texts, init_embedding_, to_embedding_layer
+from .transfer import embedding_coverage, init_embedding_, to_embedding_layer
 from .vectors import DimensionMismatchError, WordVectors
-from .vocab import EmptyVocabularyError, EncodedCorpus, Vocab, build_vocab
 
 __all__ = [
-    # vocabulary and vectors
-    "Vocab",
-    "EncodedCorpus",
-    "build_vocab",
-    "EmptyVocabularyError",
+    # vectors (their vocabulary is tlnlp.text.Vocab)
     "WordVectors",
     "DimensionMismatchError",
     # skip-gram
@@ -76,19 +64,13 @@ __all__ = [
     "nearest_neighbours",
     "pca_2d",
     "random_like",
-    # the book's vectors, cached
+    # vectors trained once, cached
     "METHODS",
     "TrainedVectors",
-    "book_corpus",
-    "book_skipgram_config",
-    "book_glove_config",
     "corpus_fingerprint",
     "load_or_train",
-    "book_vectors",
     # transfer
     "to_embedding_layer",
     "init_embedding_",
     "embedding_coverage",
-    "BagOfEmbeddings",
-    "encode_texts",
 ]

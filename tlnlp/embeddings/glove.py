@@ -11,9 +11,9 @@ summed over the non-zero entries only (:math:`\log 0` is undefined and :math:`f(
 *not* a factorisation :math:`X = WV^\top` and it does not maximise :math:`\sum X\log P`.
 Training uses AdaGrad; the final vectors are :math:`W + \tilde W`.
 
->>> from tlnlp.embeddings.vocab import build_vocab
+>>> from tlnlp.text import build_vocab
 >>> v = build_vocab([["a", "b", "c"]], min_count=1)
->>> cooccurrence_matrix(v.encode([["a", "b", "c"]]), len(v), window=2).toarray().tolist()
+>>> cooccurrence_matrix(v.encode_corpus([["a", "b", "c"]]), len(v), window=2).toarray().tolist()
 [[0.0, 1.0, 0.5], [1.0, 0.0, 1.0], [0.5, 1.0, 0.0]]
 """
 
@@ -26,8 +26,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ..text.vocab import EncodedCorpus, Vocab, build_vocab
 from .vectors import WordVectors
-from .vocab import EncodedCorpus, Vocab, build_vocab
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
@@ -199,7 +199,7 @@ def train_glove(
     sentences = list(sentences)
     if vocab is None:
         vocab = build_vocab(sentences, min_count=config.min_count, max_size=config.max_vocab)
-    x = cooccurrence_matrix(vocab.encode(sentences), len(vocab), config.window).tocoo()
+    x = cooccurrence_matrix(vocab.encode_corpus(sentences), len(vocab), config.window).tocoo()
     if x.nnz == 0:
         raise ValueError("no co-occurrences: every sentence has fewer than 2 in-vocabulary words")
     device = torch.device("cpu" if device is None else device)

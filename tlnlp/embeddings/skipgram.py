@@ -31,8 +31,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from ..text.vocab import EncodedCorpus, Vocab, build_vocab
 from .vectors import WordVectors
-from .vocab import EncodedCorpus, Vocab, build_vocab
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,7 @@ def train_skipgram(
     sentences = list(sentences)
     if vocab is None:
         vocab = build_vocab(sentences, min_count=config.min_count, max_size=config.max_vocab)
-    corpus = vocab.encode(sentences)
+    corpus = vocab.encode_corpus(sentences)
     if len(corpus) < 2:
         raise ValueError("the corpus has fewer than 2 in-vocabulary tokens; give more text")
     device = torch.device("cpu" if device is None else device)

@@ -1,10 +1,12 @@
-"""Transfer word vectors into a model: an initialised ``nn.Embedding`` and a bag-of-embeddings classifier.
+"""Transfer word vectors into a model: an ``nn.Embedding`` initialised from them.
 
 A downstream model has its own vocabulary (the words of its task). Each of its words that
 has a pretrained vector gets that vector; the others ("OOV") get either a random vector
 with the same per-coordinate standard deviation as the pretrained ones (``oov="random"``)
 or zeros (``oov="zero"``). The padding row, if any, is always zero. Matching is exact
-(tlnlp's corpora and tasks are lowercased by the same tokeniser).
+(tlnlp's corpora and tasks are lowercased by the same tokeniser). Chapter 2's bag of
+embeddings is the layer under the book's one head, ``tlnlp.models.Classifier(layer,
+num_labels, pool="mean")``.
 
 >>> import numpy as np
 >>> from tlnlp.embeddings import WordVectors
@@ -18,14 +20,14 @@ or zeros (``oov="zero"``). The padding row, if any, is always zero. Matching is 
 
 from __future__ import annotations
 
-from typing import Iterable, Literal, Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..text.vocab import EmptyVocabularyError
 from .vectors import DimensionMismatchError, WordVectors
-from .vocab import EmptyVocabularyError
 
 OOVInit = Literal["random", "zero"]
 
@@ -136,56 +138,3 @@ def to_embedding_layer(
     init_embedding_(layer, vectors, vocab, oov=oov, padding_idx=padding_idx, seed=seed)
     layer.weight.requires_grad_(not freeze)
     return layer
-
-
-class BagOfEmbeddings(nn.Module):
-    """Average the word vectors of a text (padding excluded), then dropout and a linear layer.
-
-    The simplest model whose only knowledge of words is its embedding layer, so it shows
-    what pretrained vectors bring. Works with :func:`tlnlp.train.fit` on ``(ids, labels)``
-    batches with ``loss_fn=cross_entropy``.
-
-    Arguments:
-        embedding: the (pretrained or random) embedding layer; its ``padding_idx`` marks padding.
-        num_labels: number of classes.
-        dropout: dropout on the averaged vector.
-
-    Example:
-        >>> model = BagOfEmbeddings(nn.Embedding(10, 4, padding_idx=0), num_labels=2)
-        >>> model(torch.tensor([[3, 4, 0], [5, 0, 0]])).shape
-        torch.Size([2, 2])
-    """
-
-    def __init__(self, embedding: nn.Embedding, num_labels: int = 2, dropout: float = 0.0) -> None:
-        super().__init__()
-        if num_labels < 2:
-            raise ValueError(f"num_labels must be >= 2, got {num_labels}")
-        self.embedding = embedding
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(embedding.embedding_dim, num_labels)
-
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Logits ``(batch, num_labels)`` for ``(batch, length)`` word ids."""
-        pad = self.embedding.padding_idx
-        mask = torch.ones_like(input_ids, dtype=torch.float32) if pad is None else (input_ids != pad).float()
-        summed = (self.embedding(input_ids) * mask.unsqueeze(-1)).sum(1)
-        mean = summed / mask.sum(1, keepdim=True).clamp(min=1.0)
-        return self.head(self.dropout(mean))
-
-
-def encode_texts(
-    token_lists: Iterable[Sequence[str]], index: dict[str, int], unk_id: int, pad_id: int = 0, max_len: int | None = None
-) -> torch.Tensor:
-    """Map token lists to a right-padded ``(n, length)`` id tensor (unknown words -> ``unk_id``).
-
-    Example:
-        >>> encode_texts([["a", "b"], ["b"]], {"<pad>": 0, "<unk>": 1, "a": 2}, unk_id=1).tolist()
-        [[2, 1], [1, 0]]
-    """
-    rows = [[index.get(w, unk_id) for w in tokens][:max_len] for tokens in token_lists]
-    width = max(1, max((len(r) for r in rows), default=1))
-    out = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    for i, r in enumerate(rows):
-        if r:
-            out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-    return out

@@ -8,8 +8,8 @@ Model-agnostic pieces (any ``torch.nn.Module``, Transformer or recurrent):
   :func:`discriminative_lr_groups`, :func:`slanted_triangular`, :class:`StepTogether`;
 - the strategies in one call: :func:`configure` (``probe``, ``full``, ``top-k``, ``gradual``,
   ``lora``); LoRA itself: :func:`add_lora`;
-- fast batches: :func:`tokenize`, :class:`LengthBucketSampler`, :class:`PadCollator`,
-  :func:`make_loader`.
+- fast batches (:mod:`tlnlp.text.batching`, re-exported here): :func:`tokenize`,
+  :class:`LengthBucketSampler`, :class:`PadCollator`, :func:`make_loader`.
 
 >>> import torch
 >>> from tlnlp.transfer import freeze, unfreeze, count_parameters
@@ -19,7 +19,7 @@ Model-agnostic pieces (any ``torch.nn.Module``, Transformer or recurrent):
 (18, 90)
 """
 
-from .batching import LengthBucketSampler, PadCollator, TokenizedDataset, make_loader, tokenize
+from ..text.batching import LengthBucketSampler, PadCollator, TokenizedDataset, make_loader, tokenize
 from .freezing import (
     GradualUnfreezer,
     ParamGroup,
