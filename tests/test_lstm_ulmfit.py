@@ -296,5 +296,5 @@ def test_lm_batches_are_shifted_dicts() -> None:
     batch = next(iter(RandomBlocks(torch.arange(50), block_size=6, batch_size=3, num_batches=1)))
     assert set(batch) == {"input_ids", "labels"}
     assert torch.equal(batch["labels"], batch["input_ids"] + 1)
-    with pytest.raises(ValueError, match="n_batches"):
+    with pytest.raises(ValueError, match="num_batches"):
         RandomBlocks(torch.arange(50), 6, 3, num_batches=0)

@@ -8,9 +8,10 @@ from typing import Callable
 import pytest
 import torch
 from torch import nn
-from transformers import BertConfig, BertModel
+from transformers import BertConfig, BertForPreTraining, BertModel
 
-from tlnlp.models import Classifier
+from tlnlp.models import GPT, Classifier, GPTConfig
+from tlnlp.models.lstm import LSTMConfig, LSTMEncoder
 from tlnlp.train import fit
 from tlnlp.transfer import STRATEGIES, UnknownStrategyError, configure, count_parameters, transfer_groups
 
@@ -23,15 +24,33 @@ def bag_of_embeddings() -> nn.Module:
     return nn.Embedding(40, 16, padding_idx=0)
 
 
-# body factory, pooling, name of the stack of layers in the body (None: no stack), LoRA-able
-BODIES: dict[str, tuple[Callable[[], nn.Module], str, str | None, bool]] = {
-    "hf-bert": (hf_bert, "mean", "body.encoder.layer", True),
-    "embedding": (bag_of_embeddings, "mean", None, False),
+def lstm_encoder() -> nn.Module:
+    return LSTMEncoder(LSTMConfig(vocab_size=40, emb_dim=16, hidden_dim=16, n_layers=3))
+
+
+def gpt() -> nn.Module:
+    return GPT(GPTConfig(vocab_size=40, block_size=16, n_layer=3, n_head=2, n_embd=16))
+
+
+def mini_bert_body() -> nn.Module:
+    """The body chapter 5 pretrains: a BertForPreTraining's encoder, pooled by its NSP-trained pooler."""
+    config = BertConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, vocab_size=40)
+    return BertForPreTraining(config).bert
+
+
+# body factory, pooling, name of the stack of layers in the body (None: no stack), LoRA-able,
+# prefixes of body parameters above the stack (they train with the top layer)
+BODIES: dict[str, tuple[Callable[[], nn.Module], str, str | None, bool, tuple[str, ...]]] = {
+    "hf-bert": (hf_bert, "mean", "body.encoder.layer", True, ()),
+    "mini-bert": (mini_bert_body, "pooler", "body.encoder.layer", True, ("body.pooler.",)),
+    "lstm": (lstm_encoder, "concat", "body.layers", False, ()),
+    "gpt": (gpt, "last", "body.blocks", True, ("body.ln_f.",)),
+    "embedding": (bag_of_embeddings, "mean", None, False, ()),
 }
 
 
 def make(kind: str, seed: int = 0) -> Classifier:
-    factory, pool, _, _ = BODIES[kind]
+    factory, pool = BODIES[kind][:2]
     torch.manual_seed(seed)
     return Classifier(factory(), num_labels=2, pool=pool)
 
@@ -67,7 +86,7 @@ def test_full_trains_everything(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", BODIES)
 def test_top_k_trains_the_top_layers_and_the_head(kind: str) -> None:
-    _, _, stack, _ = BODIES[kind]
+    stack, above = BODIES[kind][2], BODIES[kind][4]
     model = make(kind)
     if stack is None:
         with pytest.raises(ValueError, match="the body has 0 layers"):
@@ -76,7 +95,9 @@ def test_top_k_trains_the_top_layers_and_the_head(kind: str) -> None:
     n_layers = 1 + max(l for n, _ in model.named_parameters() if (l := layer_of(n, stack)) is not None)
     model, _, _ = configure(model, "top-2", lr=1e-3, total_steps=10)
     expected = head_names(model) | {
-        n for n, _ in model.named_parameters() if (l := layer_of(n, stack)) is not None and l >= n_layers - 2
+        n
+        for n, _ in model.named_parameters()
+        if ((l := layer_of(n, stack)) is not None and l >= n_layers - 2) or n.startswith(above)
     }
     assert trainable(model) == expected
 
@@ -100,7 +121,7 @@ def test_gradual_thaws_from_the_top_with_rates_falling_by_the_factor(kind: str) 
 
 @pytest.mark.parametrize("kind", BODIES)
 def test_lora_trains_adapters_and_the_head_or_says_why_it_cannot(kind: str) -> None:
-    _, _, _, loraable = BODIES[kind]
+    loraable = BODIES[kind][3]
     if not loraable:
         with pytest.raises(ValueError, match="found no attention projections"):
             configure(make(kind), "lora", lr=1e-3, total_steps=10)

@@ -83,6 +83,24 @@ def _head_names(model: nn.Module, head: str) -> list[str]:
     return names
 
 
+def _head_leaves(model: nn.Module, head: str) -> tuple[str, ...]:
+    """Names of the head's modules that own parameters, for peft's ``modules_to_save``.
+
+    peft matches those names as *suffixes* of every module name: ``"head"`` alone would also
+    catch a GPT body's ``lm_head`` (tied to the token embeddings) and train a copy of it.
+    """
+    leaves = tuple(
+        name
+        for name, module in model.named_modules()
+        if (name == head or name.startswith(head + ".")) and any(True for _ in module.parameters(recurse=False))
+    )
+    others = [n for n, _ in model.named_modules() if n and not (n == head or n.startswith(head + "."))]
+    clash = [n for n in others for leaf in leaves if n.endswith(leaf)]
+    if clash:
+        raise ValueError(f"LoRA cannot tell the head {leaves} from {clash} (peft matches names by suffix): rename the head")
+    return leaves
+
+
 def transfer_groups(model: nn.Module, head: str = "head") -> list[ParamGroup]:
     """Bottom-to-top parameter groups of a body-plus-head model: the units strategies act on.
 
@@ -210,7 +228,7 @@ def configure(
     if name == "lora":
         targets = tuple(lora_targets) if lora_targets is not None else _lora_targets(model)
         _head_names(model, head)  # a clear error before peft's
-        model = add_lora(model, r=lora_r, alpha=lora_alpha, target_modules=targets, trainable_modules=(head,))
+        model = add_lora(model, r=lora_r, alpha=lora_alpha, target_modules=targets, trainable_modules=_head_leaves(model, head))
         params: list[Any] = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=betas)
         return TransferSetup(model, optimizer, _schedule(optimizer, schedule, total_steps))
