@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import ddp_worker
 from tlnlp.cache import load_checkpoint
 from tlnlp.train import _Launch, _shard, fit, steps_per_epoch
-from tlnlp.transfer.batching import TokenizedDataset, make_loader
+from tlnlp.text.batching import TokenizedDataset, make_loader
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")

@@ -27,4 +27,4 @@ Which chapter introduces what: 1 encoders, sampling, evaluation over seeds; 2
 appendix A :mod:`tlnlp.adaptation`.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
