@@ -59,9 +59,6 @@ class Output(dict):
         # field names; make it fail loudly instead. dict methods (keys, items, values) still work.
         raise TypeError("a tlnlp Output is read by name (out.logits, out.loss), not unpacked like a tuple")
 
-    def keys(self):  # type: ignore[no-untyped-def]
-        return dict.keys(self)
-
     def __repr__(self) -> str:
         parts = ", ".join(
             f"{k}={tuple(v.shape)!r}" if hasattr(v, "shape") else f"{k}={v!r}" for k, v in dict.items(self)
