@@ -55,9 +55,9 @@ def test_reversal_is_identity_forward_and_negated_scaled_gradient_backward(scale
 
 
 def test_reversal_rejects_a_negative_scale():
-    with pytest.raises(ValueError, match="scale must be >= 0"):
+    with pytest.raises(ValueError, match="scale must be a finite number >= 0"):
         grad_reverse(torch.ones(1, requires_grad=True), -1.0)
-    with pytest.raises(ValueError, match="scale must be >= 0"):
+    with pytest.raises(ValueError, match="scale must be a finite number >= 0"):
         GradientReversal(scale=-0.5)
 
 
@@ -250,3 +250,34 @@ def test_a_constant_reversal_keeps_its_scale_and_says_so():
     assert x.grad.tolist() == [-0.75, -0.75] and layer.scale_now == 0.25
     assert "scale=0.25" in repr(layer)
     assert "steps=0/10" in repr(GradientReversal(max_steps=10))
+
+
+@pytest.mark.parametrize("gamma", [-1.0, 0.0, float("nan"), float("inf")])
+def test_a_bad_ramp_steepness_is_refused_where_the_layer_is_made(gamma):
+    with pytest.raises(ValueError, match=rf"gamma must be a finite number > 0.*DANN uses 10\), got {gamma}"):
+        GradientReversal(max_steps=10, gamma=gamma)
+    with pytest.raises(ValueError, match="gamma must be a finite number > 0"):
+        dann_schedule(0.5, gamma)
+
+
+@pytest.mark.parametrize("scale", [float("nan"), float("inf"), -0.5])
+def test_a_bad_reversal_scale_is_refused(scale):
+    with pytest.raises(ValueError, match="scale must be a finite number >= 0"):
+        GradientReversal(scale=scale)
+    with pytest.raises(ValueError, match="scale must be a finite number >= 0"):
+        grad_reverse(torch.ones(1), scale)
+
+
+def test_domain_separability_refuses_what_it_cannot_measure():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 3))
+    with pytest.raises(ValueError, match=r"at least 2 domains, got only \[0\]"):
+        domain_separability(X, np.zeros(20, dtype=int))
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or inf in 1 rows \(first: \[3\]\)"):
+        domain_separability(bad, np.repeat([0, 1], 10))
+    with pytest.raises(ValueError, match="domain 1 has 2 rows, fewer than folds=5"):
+        domain_separability(X[:12], np.array([0] * 10 + [1] * 2))
+    with pytest.raises(ValueError, match="2-D array"):
+        domain_separability(X[:, 0], np.repeat([0, 1], 10))

@@ -60,10 +60,21 @@ def test_seed_everything_makes_all_generators_repeat():
     assert a[0] != c[0] and not torch.equal(a[2], c[2])
 
 
-@pytest.mark.parametrize("bad", [-1, 1.5, "0"])
-def test_seed_everything_rejects_bad_seeds(bad):
-    with pytest.raises(ValueError, match="non-negative int"):
+@pytest.mark.parametrize("bad", [-1, 1.5, "0", True, np.bool_(False), 2**32, None])
+def test_seed_everything_rejects_bad_seeds_before_touching_any_generator(bad):
+    random.seed(123)
+    expected = random.Random(123).random()
+    with pytest.raises(ValueError, match=r"seed must be an int in \[0, 2\*\*32\), got"):
         seed_everything(bad)
+    assert random.random() == expected  # Python's generator was not reseeded by the refused call
+
+
+def test_seed_everything_accepts_numpy_integers_as_their_value():
+    seed_everything(np.int64(5))
+    a = np.random.rand(), torch.rand(1)
+    seed_everything(5)
+    assert a[0] == np.random.rand() and torch.equal(a[1], torch.rand(1))
+    seed_everything(2**32 - 1)  # the largest seed NumPy takes
 
 
 def test_cache_dir_honours_env_and_creates(monkeypatch, tmp_path):
@@ -75,3 +86,17 @@ def test_cache_dir_honours_env_and_creates(monkeypatch, tmp_path):
 def test_device_can_be_forced(monkeypatch):
     monkeypatch.setenv("TLNLP_DEVICE", "cpu")
     assert config.device().type == "cpu"
+
+
+@pytest.mark.parametrize("value", ["gpu", "cuda0", "tpu"])
+def test_an_unknown_device_names_the_variable_and_the_valid_values(monkeypatch, value):
+    monkeypatch.setenv("TLNLP_DEVICE", value)
+    with pytest.raises(ValueError, match=rf"\$TLNLP_DEVICE='{value}' is not a device torch knows: use cpu, cuda"):
+        config.device()
+
+
+def test_a_device_this_machine_lacks_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("TLNLP_DEVICE", "cuda")
+    with pytest.raises(ValueError, match="TLNLP_DEVICE='cuda' but this machine has no cuda device: unset"):
+        config.device()

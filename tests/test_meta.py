@@ -161,6 +161,24 @@ def test_episode_errors_name_the_problem():
         sample_episode(labels, 2, 3, 2, np.random.default_rng(0))
 
 
+def test_episode_classes_must_be_distinct_and_present():
+    """A repeated class would fill two episode slots: support and query rows overlapping under two labels."""
+    labels = np.repeat(np.arange(3), 4)
+    with pytest.raises(ValueError, match=r"classes repeats \[0\].*np.unique\(labels\)"):
+        sample_episode(labels, 2, 1, 1, np.random.default_rng(0), classes=[0, 0, 1])
+    with pytest.raises(ValueError, match="classes repeats .*12 entries, 3 distinct.*per-row labels"):
+        sample_episode(labels, 2, 1, 1, np.random.default_rng(0), classes=labels)
+    with pytest.raises(ValueError, match=r"classes \[7\] do not occur in labels"):
+        sample_episode(labels, 2, 1, 1, np.random.default_rng(0), classes=[0, 7])
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        sample_episode([], 2, 1, 1, np.random.default_rng(0))
+    # with distinct classes, every row appears once in an episode and carries one label
+    for seed in range(20):
+        ep = sample_episode(labels, 3, 2, 2, np.random.default_rng(seed), classes=[2, 0, 1])
+        rows = np.concatenate([ep.support, ep.query])
+        assert len(set(rows.tolist())) == len(rows)
+
+
 def test_episode_accuracies_of_an_oracle_a_constant_and_prototypes_on_separated_clusters():
     from tlnlp.meta import episode_accuracies
 

@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from tlnlp.config import seed_everything
-from tlnlp.train import History, accuracy, evaluate, fit
+from tlnlp.train import History, NonFiniteLossError, accuracy, evaluate, fit
 
 CPU = torch.device("cpu")
 
@@ -301,3 +301,121 @@ def test_amp_auto_picks_bf16_on_ampere_fp16_on_older_gpus_and_fp32_on_cpu(monkey
     assert _autocast_dtype("auto", cuda) == torch.bfloat16 == _autocast_dtype(True, cuda)
     assert _autocast_dtype("fp16", cuda) == torch.float16 and _autocast_dtype("off", cuda) is None
     assert _autocast_dtype("auto", CPU) is None and _autocast_dtype(False, CPU) is None
+
+
+# --- no silent wrong result (issue 13) -------------------------------------------------------
+
+
+def nan_at(step: int):
+    """A loss_fn that returns NaN at the given 1-based call and cross-entropy otherwise."""
+    calls = {"n": 0}
+
+    def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        loss = F.cross_entropy(logits, targets)
+        return loss * float("nan") if calls["n"] == step else loss
+
+    return loss_fn
+
+
+def test_a_nan_loss_stops_fit_before_the_weights_change_and_keeps_the_history() -> None:
+    X, y = blobs(64)
+    torch.manual_seed(0)
+    model = nn.Linear(2, 2)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    reference = nn.Linear(2, 2)
+    reference.load_state_dict(model.state_dict())
+    with pytest.raises(NonFiniteLossError, match=r"nan at step 3 \(epoch 1\).*weights are those after step 2.*grad_clip") as err:
+        fit(model, tuple_loader(X, y), optimizer=sgd, loss_fn=nan_at(3), device=CPU, progress=False, epochs=2)
+    assert err.value.step == 3
+    assert len(err.value.history.step_losses) == 2
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    # the weights are exactly those of two clean steps of the same run
+    ref_sgd = torch.optim.SGD(reference.parameters(), lr=0.1)
+    for xb, yb in list(tuple_loader(X, y))[:2]:
+        ref_sgd.zero_grad()
+        F.cross_entropy(reference(xb), yb).backward()
+        ref_sgd.step()
+    for p, q in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+def test_a_divergent_learning_rate_is_reported_not_trained_through() -> None:
+    X, y = blobs(64)
+    model = nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight.mul_(1e30)
+    sgd = torch.optim.SGD(model.parameters(), lr=1e30)
+    with pytest.raises(NonFiniteLossError, match="learning rate too high"):
+        fit(model, tuple_loader(X * 1e30, y), optimizer=sgd, loss_fn=F.cross_entropy, device=CPU, progress=False, epochs=5)
+
+
+def test_a_nan_eval_record_is_never_kept_as_the_best(recwarn: pytest.WarningsRecorder) -> None:
+    X, y = blobs(64)
+    model = nn.Linear(2, 2)
+    calls = {"n": 0}
+
+    def eval_nan_first(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        loss = F.cross_entropy(logits, targets)
+        if not torch.is_grad_enabled():  # evaluation: NaN in the first evaluation only
+            calls["n"] += 1
+            if calls["n"] <= 4:  # the 4 eval batches of the first record
+                return loss * float("nan")
+        return loss
+
+    h = fit(model, tuple_loader(X, y), optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=eval_nan_first,
+            eval_loader=tuple_loader(X, y), device=CPU, progress=False, epochs=3)
+    assert h.records[0]["eval_loss"] != h.records[0]["eval_loss"]  # NaN
+    assert h.best_step == h.records[2]["step"] or h.best_step == h.records[1]["step"]
+    assert any("eval_loss is nan" in str(w.message) for w in recwarn)
+
+
+def test_an_empty_loader_gets_a_clear_error_not_a_zero_division() -> None:
+    model = nn.Linear(2, 2)
+    empty = DataLoader(TensorDataset(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)), batch_size=4)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    for kwargs in ({}, {"max_steps": 3}, {"eval_every": 2}):
+        with pytest.raises(ValueError, match="train_loader yielded no batches.*empty.*batch_size"):
+            fit(model, empty, optimizer=sgd, loss_fn=F.cross_entropy, device=CPU, progress=False, **kwargs)
+
+
+def test_an_optimizer_of_another_model_or_of_frozen_weights_is_refused() -> None:
+    X, y = blobs(16)
+    model, other = nn.Linear(2, 2), nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="holds none of the model's parameters.*configure"):
+        fit(model, tuple_loader(X, y), optimizer=torch.optim.SGD(other.parameters(), lr=0.1),
+            loss_fn=F.cross_entropy, device=CPU, progress=False)
+    frozen = nn.Linear(2, 2).requires_grad_(False)
+    with pytest.raises(ValueError, match="frozen.*unfreeze"):
+        fit(frozen, tuple_loader(X, y), optimizer=torch.optim.SGD(frozen.parameters(), lr=0.1),
+            loss_fn=F.cross_entropy, device=CPU, progress=False)
+    with pytest.raises(TypeError, match="torch.optim.Optimizer, got list"):
+        fit(model, tuple_loader(X, y), optimizer=list(model.parameters()), loss_fn=F.cross_entropy, device=CPU, progress=False)
+
+
+def test_misnamed_monitor_and_bad_grad_clip_and_unreduced_loss_are_refused() -> None:
+    X, y = blobs(16)
+    model = nn.Linear(2, 2)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(KeyError, match="'eval_acc' is not recorded.*eval_accuracy"):
+        fit(model, tuple_loader(X, y), optimizer=sgd, loss_fn=F.cross_entropy, eval_loader=tuple_loader(X, y),
+            metrics={"accuracy": accuracy}, monitor="eval_acc", device=CPU, progress=False)
+    with pytest.raises(ValueError, match="grad_clip must be > 0.*got 0"):
+        fit(model, tuple_loader(X, y), optimizer=sgd, loss_fn=F.cross_entropy, grad_clip=0, device=CPU, progress=False)
+    with pytest.raises(ValueError, match=r"one number.*shape \(16,\).*reduction='mean'"):
+        fit(model, tuple_loader(X, y), optimizer=sgd, loss_fn=lambda a, b: F.cross_entropy(a, b, reduction="none"),
+            device=CPU, progress=False)
+
+
+def test_flush_catches_a_nan_where_steps_are_not_checked_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On accelerators the loss stays on the device between flushes: the flush must still stop fit."""
+    import tlnlp.train as train
+
+    real = train._train_step
+    monkeypatch.setattr(train, "_train_step", lambda *a: real(*a[:-1], False))  # as on CUDA: no per-step check
+    X, y = blobs(64)
+    model = nn.Linear(2, 2)
+    with pytest.raises(NonFiniteLossError, match="nan at step 2; the weights were updated with it") as err:
+        fit(model, tuple_loader(X, y), optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=nan_at(2),
+            device=CPU, progress=False)
+    assert err.value.step == 2

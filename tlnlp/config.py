@@ -30,6 +30,7 @@ PRESETS: tuple[str, ...] = ("ci", "cpu", "gpu")
 
 PRESET_ENV = "TLNLP_PRESET"
 CACHE_ENV = "TLNLP_CACHE"
+DEVICE_ENV = "TLNLP_DEVICE"
 
 T = TypeVar("T")
 
@@ -111,14 +112,36 @@ def preset() -> Preset:
 def device() -> "Any":
     """``torch.device('cuda')`` when CUDA is available, else ``cpu``.
 
-    ``TLNLP_DEVICE`` (e.g. ``cpu``) forces a device.
+    ``TLNLP_DEVICE`` (e.g. ``cpu``, ``cuda``, ``cuda:1``, ``mps``) forces a device; a value
+    torch does not know, or a device this machine lacks, is an error naming the variable.
+
+    Example:
+        >>> os.environ["TLNLP_DEVICE"] = "cpu"; str(device())
+        'cpu'
+        >>> del os.environ["TLNLP_DEVICE"]
     """
     import torch
 
-    forced = os.environ.get("TLNLP_DEVICE")
-    if forced:
-        return torch.device(forced)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    forced = os.environ.get(DEVICE_ENV, "").strip()
+    if not forced:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(forced)
+    except RuntimeError:
+        raise ValueError(
+            f"${DEVICE_ENV}={forced!r} is not a device torch knows: use cpu, cuda, cuda:N or mps, "
+            f"or unset {DEVICE_ENV} to pick automatically"
+        ) from None
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+    }
+    if not available.get(chosen.type, True):
+        raise ValueError(f"${DEVICE_ENV}={forced!r} but this machine has no {chosen.type} device: unset {DEVICE_ENV} or set it to cpu")
+    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        raise ValueError(f"${DEVICE_ENV}={forced!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return chosen
 
 
 def seed_everything(seed: int) -> None:
@@ -129,8 +152,11 @@ def seed_everything(seed: int) -> None:
         >>> seed_everything(0); a == np.random.rand()
         True
     """
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r} ({type(seed).__name__})")
+    seed = int(seed)
+    if not 0 <= seed < 2**32:  # NumPy's limit; checked before any generator is touched
+        raise ValueError(f"seed must be an int in [0, 2**32), got {seed}: e.g. take seed % 2**32")
     random.seed(seed)
     np.random.seed(seed)
     try:

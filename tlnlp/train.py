@@ -65,6 +65,7 @@ import math
 import os
 import random
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal
@@ -87,6 +88,27 @@ AmpMode = Literal["auto", "bf16", "fp16", "off"]
 
 _LOWER_IS_BETTER = ("loss", "perplexity", "error")
 _FLUSH_EVERY = 50  # steps between two reads of the loss from the device (for the progress bar)
+
+
+class NonFiniteLossError(RuntimeError):
+    """:func:`fit` met a NaN or infinite training loss.
+
+    Attributes:
+        step: the 1-based optimizer step whose loss was not finite.
+        history: what was recorded before it (the records and step losses so far).
+    """
+
+    def __init__(self, message: str, step: int, history: "History") -> None:
+        super().__init__(message)
+        self.step = step
+        self.history = history
+
+
+_NAN_CAUSES = (
+    "usual causes: a learning rate too high (lower lr=, or pass grad_clip=1.0), NaN or inf in the "
+    "inputs, a batch whose targets are all ignored (-100) so that its mean loss is 0/0, or fp16 overflow "
+    "(amp='bf16' or 'off'); the records so far are in the error's .history"
+)
 
 
 def accuracy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> float:
@@ -282,6 +304,9 @@ def fit(
             raise ValueError(f"patience must be >= 1, got {patience}")
         if monitor.startswith("eval_") and eval_loader is None:
             raise ValueError(f"early stopping on {monitor!r} needs an eval_loader (or monitor='train_loss')")
+    if grad_clip is not None and not grad_clip > 0:
+        raise ValueError(f"grad_clip must be > 0 (a maximum gradient norm, e.g. 1.0), got {grad_clip}")
+    _check_optimizer(model, optimizer)
     if isinstance(model, nn.parallel.DistributedDataParallel):
         raise TypeError("fit() got a model already wrapped in DistributedDataParallel: pass the bare module; fit wraps it itself under a launcher")
     launch = _launch()
@@ -319,8 +344,18 @@ def fit(
         if launch is not None:  # the global batch's loss: the mean of the ranks' (equal-sized) batch means
             dist.all_reduce(losses)
             losses /= launch.world
-        history.step_losses.extend(losses.cpu().tolist())
+        values = losses.cpu().tolist()
+        first_step = step - len(values) + 1
+        history.step_losses.extend(values)
         pending.clear()
+        bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
+        if bad:  # only on accelerators and under a launcher; on one CPU _train_step checks every step
+            at = first_step + bad[0]
+            raise NonFiniteLossError(
+                f"fit: the training loss was {values[bad[0]]} at step {at}; the weights were updated "
+                f"with it and are no longer valid: rebuild the model (or reload a checkpoint); {_NAN_CAUSES}",
+                at, history,
+            )
 
     def record(epoch: int) -> bool:
         """Write a record; return True when training should stop early."""
@@ -328,7 +363,8 @@ def fit(
         if pending:
             flush()
         row: dict[str, Any] = {"epoch": epoch, "step": step}
-        row["train_loss"] = sum(history.step_losses[-n_pending_record:]) / n_pending_record
+        if n_pending_record:
+            row["train_loss"] = sum(history.step_losses[-n_pending_record:]) / n_pending_record
         row["lr"] = optimizer.param_groups[0]["lr"]
         if eval_loader is not None:
             if launch is None:
@@ -346,10 +382,20 @@ def fit(
         n_pending_record = 0
         t_last = time.perf_counter()
         if monitor not in row:
-            if patience is not None:
-                raise KeyError(f"monitor {monitor!r} is not recorded; recorded keys: {sorted(row)}")
+            if patience is not None or monitor != "eval_loss":
+                raise KeyError(f"monitor {monitor!r} is not recorded; recorded keys: {sorted(row)}: pass one of them as monitor=")
+            if eval_loader is not None and restore_best and len(history.records) == 1:
+                warnings.warn(
+                    f"fit: restore_best is off because 'eval_loss' is not recorded (the model computes no loss "
+                    f"on eval_loader); recorded keys: {sorted(row)}: pass one of them as monitor=",
+                    stacklevel=3,
+                )
             return False
         value = row[monitor]
+        if not math.isfinite(value):  # a NaN would stay "best" forever: NaN compares False with everything
+            warnings.warn(f"fit: {monitor} is {value} at step {step}; that record cannot be the best", stacklevel=3)
+            bad_evals += 1
+            return patience is not None and bad_evals >= patience
         improved = best_value is None or (value < best_value if lower_is_better(monitor) else value > best_value)
         if improved:
             best_value, bad_evals, history.best_step = value, 0, step
@@ -376,7 +422,17 @@ def fit(
             for batch in bar:
                 if launch is not None:
                     net, trainable = _ddp(model, net, trainable, device)
-                pending.append(_train_step(net, batch, optimizer, loss_fn, device, autocast_dtype, scaler, grad_clip))
+                check_now = launch is None and device.type == "cpu"  # free on CPU; elsewhere flush() checks
+                try:
+                    pending.append(_train_step(net, batch, optimizer, loss_fn, device, autocast_dtype, scaler, grad_clip, check_now))
+                except _NonFinite as bad:
+                    if pending:
+                        flush()
+                    raise NonFiniteLossError(
+                        f"fit: the training loss was {bad.value} at step {step + 1} (epoch {epoch}); that step was "
+                        f"not applied, so the weights are those after step {step}; {_NAN_CAUSES}",
+                        step + 1, history,
+                    ) from None
                 if scheduler is not None:
                     scheduler.step()
                 step += 1
@@ -391,7 +447,7 @@ def fit(
                 if stop or done:
                     break
             bar.close()
-            if stop or done:
+            if stop or done or step == 0:
                 break
             if eval_every is None:
                 stop = record(epoch)
@@ -400,7 +456,10 @@ def fit(
         if step == 0:
             if launch is not None:
                 raise ValueError(f"train_loader yielded fewer batches than the {launch.world} processes: {_TOO_SHORT}")
-            raise ValueError("train_loader yielded no batches")
+            raise ValueError(
+                f"train_loader yielded no batches: it is empty ({type(train_loader).__name__}); check the "
+                "dataset's length, and that batch_size is not larger than it with drop_last=True"
+            )
         if n_pending_record:  # max_steps ended mid-epoch, or eval_every did not divide the steps
             record(epoch)
         history.stopped_early = stop
@@ -545,11 +604,22 @@ def _train_step(
     autocast_dtype: torch.dtype | None,
     scaler: "torch.amp.GradScaler | None",
     grad_clip: float | None,
+    check_finite: bool = False,
 ) -> torch.Tensor:
-    """One optimizer step; returns the detached loss (still on the device: no sync)."""
+    """One optimizer step; returns the detached loss (still on the device: no sync).
+
+    With ``check_finite`` a NaN/inf loss raises :class:`_NonFinite` before the weights change.
+    """
     batch = _to_device(batch, device)
     with _autocast(device, autocast_dtype):
         loss, _, _ = _forward(model, batch, loss_fn, need_loss=True)
+    if loss.numel() != 1:
+        raise ValueError(
+            f"the training loss must be one number, got a tensor of shape {tuple(loss.shape)}: "
+            "reduce it (a loss_fn with reduction='mean')"
+        )
+    if check_finite and not torch.isfinite(loss).item():
+        raise _NonFinite(float(loss.detach()))
     optimizer.zero_grad(set_to_none=True)
     if scaler is None:
         loss.backward()
@@ -566,6 +636,32 @@ def _train_step(
         scaler.step(optimizer)
         scaler.update()
     return loss.detach()
+
+
+class _NonFinite(Exception):
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+
+def _check_optimizer(model: nn.Module, optimizer: Any) -> None:
+    """Refuse an optimizer that would train nothing of ``model`` (a silent no-op otherwise)."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}: e.g. "
+            "torch.optim.AdamW(model.parameters(), lr=1e-3), or the one tlnlp.transfer.configure returns"
+        )
+    own = {id(p) for p in model.parameters()}
+    held = [p for group in optimizer.param_groups for p in group["params"]]
+    if not any(id(p) in own for p in held):
+        raise ValueError(
+            "the optimizer holds none of the model's parameters, so fit() would train nothing: build it on "
+            "this model's parameters (with tlnlp.transfer.configure, train the model it returns: it may be a new one)"
+        )
+    if not any(p.requires_grad for p in held if id(p) in own):
+        raise ValueError(
+            "every parameter the optimizer holds is frozen (requires_grad=False): unfreeze some, "
+            "e.g. with tlnlp.transfer.configure(model, 'probe' | 'full' | ...)"
+        )
 
 
 def _forward(

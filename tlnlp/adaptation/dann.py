@@ -279,9 +279,22 @@ def domain_separability(features: np.ndarray, domains: np.ndarray, folds: int = 
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    features, domains = np.asarray(features), np.asarray(domains)
+    features, domains = np.asarray(features, dtype=float), np.asarray(domains)
+    if features.ndim != 2:
+        raise ValueError(f"features must be a 2-D array (one row per example), got shape {features.shape}")
     if len(features) != len(domains):
         raise ValueError(f"{len(features)} feature rows but {len(domains)} domain labels")
+    if not np.isfinite(features).all():
+        rows = np.flatnonzero(~np.isfinite(features).all(axis=1))
+        raise ValueError(f"features hold NaN or inf in {len(rows)} rows (first: {rows[:5].tolist()}): check the encoder's output")
+    names, counts = np.unique(domains, return_counts=True)
+    if len(names) < 2:
+        raise ValueError(f"domain_separability needs rows of at least 2 domains, got only {names.tolist()}")
+    if counts.min() < folds:
+        raise ValueError(
+            f"domain {names[counts.argmin()].item()!r} has {counts.min()} rows, fewer than folds={folds}: "
+            "give each domain at least `folds` rows, or lower folds"
+        )
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     splits = StratifiedKFold(folds, shuffle=True, random_state=seed)
     return float(cross_val_score(probe, features, domains, cv=splits).mean())

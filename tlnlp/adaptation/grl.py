@@ -45,8 +45,8 @@ def grad_reverse(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         >>> x.grad.item()
         -3.0
     """
-    if not scale >= 0:
-        raise ValueError(f"scale must be >= 0 (the reversal supplies the minus sign), got {scale}")
+    if not (scale >= 0 and math.isfinite(scale)):
+        raise ValueError(f"scale must be a finite number >= 0 (the reversal supplies the minus sign), got {scale}")
     return _ReverseGradient.apply(x, float(scale))
 
 
@@ -62,7 +62,13 @@ def dann_schedule(progress: float, gamma: float = 10.0) -> float:
     """
     if not 0.0 <= progress <= 1.0:
         raise ValueError(f"progress must be in [0, 1] (step / total steps), got {progress}")
+    _check_gamma(gamma)
     return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
+
+
+def _check_gamma(gamma: float) -> None:
+    if not (math.isfinite(gamma) and gamma > 0):
+        raise ValueError(f"gamma must be a finite number > 0 (the ramp's steepness; DANN uses 10), got {gamma}")
 
 
 class GradientReversal(nn.Module):
@@ -104,8 +110,9 @@ class GradientReversal(nn.Module):
         super().__init__()
         if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
             raise ValueError(f"max_steps must be a positive int (the optimizer steps of the run) or None, got {max_steps!r}")
-        if not scale >= 0:
-            raise ValueError(f"scale must be >= 0 (the reversal supplies the minus sign), got {scale}")
+        if not (scale >= 0 and math.isfinite(scale)):
+            raise ValueError(f"scale must be a finite number >= 0 (the reversal supplies the minus sign), got {scale}")
+        _check_gamma(gamma)
         self.max_steps = max_steps
         self.scale = float(scale)
         self.gamma = float(gamma)

@@ -35,6 +35,23 @@ class Episode:
     query_labels: np.ndarray
 
 
+def _distinct_classes(labels: np.ndarray, classes: Sequence | np.ndarray) -> np.ndarray:
+    """Check ``classes``: distinct, each present in ``labels``; a repeat would put one class in two slots."""
+    pool = np.asarray(classes)
+    values, counts = np.unique(pool, return_counts=True)
+    if (counts > 1).any():
+        repeated = values[counts > 1].tolist()
+        raise ValueError(
+            f"classes repeats {repeated[:5]}{' ...' if len(repeated) > 5 else ''} ({len(pool)} entries, "
+            f"{len(values)} distinct): an episode would draw a class twice, under two labels; pass the distinct "
+            "classes, e.g. np.unique(labels), not the per-row labels"
+        )
+    missing = np.setdiff1d(values, np.unique(labels)).tolist()
+    if missing:
+        raise ValueError(f"classes {missing[:5]} do not occur in labels: pass classes that have rows")
+    return pool
+
+
 def sample_episode(
     labels: Sequence[int] | Sequence[str] | np.ndarray,
     n_way: int,
@@ -61,7 +78,9 @@ def sample_episode(
         ['a', 'b']
     """
     labels = np.asarray(labels)
-    pool = np.unique(labels) if classes is None else np.asarray(classes)
+    if labels.ndim != 1 or len(labels) == 0:
+        raise ValueError(f"labels must be a non-empty 1-D sequence (one label per row), got shape {labels.shape}")
+    pool = np.unique(labels) if classes is None else _distinct_classes(labels, classes)
     if n_way < 1 or k_shot < 1 or n_query < 0:
         raise ValueError(f"need n_way >= 1, k_shot >= 1, n_query >= 0; got {n_way}, {k_shot}, {n_query}")
     if n_way > len(pool):
