@@ -205,3 +205,45 @@ def test_episode_accuracies_let_the_predictor_adapt_with_gradients():
     adapted = episode_accuracies(lambda t: learner.predict(learner.adapt(t.support_x, t.support_y), t.query_x),
                                  features, labels, n_way=2, k_shot=2, n_query=2, episodes=5)
     assert adapted.mean() == 1.0
+
+
+def test_maml_refuses_what_would_silently_not_adapt():
+    from tlnlp.meta import MAML, adapt
+
+    model = nn.Linear(2, 2)
+    x, y = torch.randn(4, 2), torch.tensor([0, 1, 0, 1])
+    with pytest.raises(KeyError, match=r"params \['weights'\] are not parameters of the model \(Linear\)"):
+        adapt(model, {"weights": model.weight}, x, y)
+    with pytest.raises(ValueError, match=r"params \['bias'\] do not require grad"):
+        adapt(model, {"bias": model.bias.detach()}, x, y)
+    for bad in (0.0, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="inner_lr must be a finite number > 0"):
+            MAML(model, inner_lr=bad)
+    with pytest.raises(ValueError, match="steps must be an int >= 0"):
+        MAML(model, inner_lr=0.1, inner_steps=-1)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        MAML(model.parameters(), inner_lr=0.1)
+
+
+def test_adapting_a_parameter_the_loss_does_not_use_is_an_error():
+    from tlnlp.meta import adapt
+
+    class TwoLayers(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.unused = nn.Linear(2, 2), nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.used(x)
+
+    model = TwoLayers()
+    with pytest.raises(ValueError, match="does not depend on any of params"):
+        adapt(model, dict(model.unused.named_parameters(prefix="unused")), torch.randn(4, 2), torch.tensor([0, 1, 0, 1]))
+
+
+def test_prototypes_refuse_negative_or_float_labels():
+    emb = torch.randn(4, 3)
+    with pytest.raises(ValueError, match="class indices 0..1"):
+        prototypes(emb, torch.tensor([0, -1, 1, 0]), 2)
+    with pytest.raises(ValueError, match="integer tensor"):
+        prototypes(emb, torch.tensor([0.0, 1.0, 1.0, 0.0]), 2)

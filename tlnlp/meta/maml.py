@@ -23,6 +23,7 @@ torch.Size([4, 2])
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Callable, Iterable, NamedTuple
 
@@ -62,6 +63,13 @@ class Task(NamedTuple):
     query_y: torch.Tensor
 
 
+def _check_inner(inner_lr: float, steps: int) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0 (inner gradient steps), got {steps!r}")
+    if not (isinstance(inner_lr, (int, float)) and math.isfinite(inner_lr) and inner_lr > 0):
+        raise ValueError(f"inner_lr must be a finite number > 0 (e.g. 0.01), got {inner_lr!r}")
+
+
 def adapt(
     model: nn.Module,
     params: Params,
@@ -96,13 +104,24 @@ def adapt(
         >>> fast["weight"].item()  # 0 - 0.25 * d/dw (w - 1)^2 at w = 0 = 0.5
         0.5
     """
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
+    _check_inner(inner_lr, steps)
     if not params:
         raise ValueError("params is empty: pass dict(model.named_parameters()) or the subset to adapt")
+    known = dict(model.named_parameters())
+    unknown = [name for name in params if name not in known]
+    if unknown:
+        raise KeyError(
+            f"params {unknown[:3]} are not parameters of the model ({type(model).__name__}); names look like "
+            f"{list(known)[:3]}: pass dict(model.named_parameters()) or a subset of it"
+        )
+    frozen = [name for name, p in params.items() if not p.requires_grad]
+    if steps and frozen:
+        raise ValueError(f"params {frozen[:3]} do not require grad, so they cannot adapt: leave them out, or unfreeze them")
     for _ in range(steps):
         loss = loss_fn(forward(model, params, inputs), targets)
         grads = torch.autograd.grad(loss, list(params.values()), create_graph=not first_order, allow_unused=True)
+        if all(g is None for g in grads):  # otherwise "adaptation" would silently be a no-op
+            raise ValueError(f"the support loss does not depend on any of params {list(params)[:3]}...: adapt the parameters the model uses")
         params = {
             name: p if g is None else p - inner_lr * (g.detach() if first_order else g)
             for (name, p), g in zip(params.items(), grads)
@@ -137,6 +156,9 @@ class MAML:
         first_order: bool = False,
         loss_fn: LossFn = nn.functional.cross_entropy,
     ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        _check_inner(inner_lr, inner_steps)
         self.model = model
         self.inner_lr = inner_lr
         self.inner_steps = inner_steps

@@ -25,10 +25,12 @@ def prototypes(embeddings: torch.Tensor, labels: torch.Tensor, n_classes: int) -
     """``(n_classes, dim)`` class means of ``embeddings`` ``(n, dim)`` grouped by ``labels`` (``0 .. n_classes-1``)."""
     if embeddings.dim() != 2 or labels.shape != embeddings.shape[:1]:
         raise ValueError(f"need embeddings (n, dim) and labels (n,); got {tuple(embeddings.shape)} and {tuple(labels.shape)}")
+    if len(labels) and (labels.min() < 0 or labels.dtype.is_floating_point):
+        raise ValueError(f"labels must be class indices 0..{n_classes - 1} (an integer tensor), got {labels.dtype} with min {labels.min().item()}")
     counts = torch.bincount(labels, minlength=n_classes)
     if len(counts) > n_classes or (counts == 0).any():
         raise ValueError(f"every class 0..{n_classes - 1} needs at least one support example; counts: {counts.tolist()}")
-    sums = torch.zeros(n_classes, embeddings.shape[1], dtype=embeddings.dtype).index_add_(0, labels, embeddings)
+    sums = torch.zeros(n_classes, embeddings.shape[1], dtype=embeddings.dtype, device=embeddings.device).index_add_(0, labels, embeddings)
     return sums / counts.unsqueeze(1).to(embeddings.dtype)
 
 
