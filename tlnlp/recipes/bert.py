@@ -171,6 +171,7 @@ def pretrain_bert(
 
     device = torch.device(default_device() if device is None else device)
     vocab_size = len(tokenizer) if vocab_size is None else vocab_size
+    _check_documents(documents, vocab_size)
     seed_everything(config.seed)
     model = build_mini_bert(config, vocab_size, pad_token_id=int(getattr(tokenizer, "pad_token_id", 0) or 0))
     if output_bias is not None:
@@ -207,6 +208,21 @@ def pretrain_bert(
     seconds = time.perf_counter() - start
     mlm, nsp = (torch.stack(p).float().cpu().tolist() for p in zip(*parts))
     return BertPretraining(model.eval(), history, mlm, nsp, seconds)
+
+
+def _check_documents(documents: Sequence[Sequence[Sequence[int]]], vocab_size: int) -> None:
+    """NSP needs documents of two segments or more; every id must have a row in the embedding."""
+    if len(documents) < 2 or not any(len(doc) >= 2 for doc in documents):
+        raise ValueError(
+            f"pretrain_bert needs at least 2 documents and one with 2 or more segments (NSP pairs a segment "
+            f"with its successor or with another document's), got {len(documents)} documents: give more text"
+        )
+    high = max((max(seg) for doc in documents for seg in doc if len(seg)), default=-1)
+    if high >= vocab_size:
+        raise ValueError(
+            f"documents hold token id {high}, but vocab_size is {vocab_size}: tokenize with the tokenizer "
+            "passed here, or pass vocab_size= to cover every id"
+        )
 
 
 def _ids_digest(documents: Sequence[Sequence[Sequence[int]]]) -> str:

@@ -35,6 +35,7 @@ from ..lm.batching import RandomBlocks, SequentialBlocks
 from ..models.gpt import GPT, GPTConfig
 from ..optim import cosine_with_warmup, decay_groups
 from ..train import History, evaluate, fit
+from ._checks import check_token_stream
 
 __all__ = ["LMTrainConfig", "load_or_train_gpt", "train_lm"]
 
@@ -159,6 +160,15 @@ def train_lm(
         >>> [r["step"] for r in h.records], h.last["ms_per_iter"] > 0
         ([2, 4], True)
     """
+    check_token_stream(train_data, model, "train_data", config.block_size)
+    if val_data is not None:
+        check_token_stream(val_data, model, "val_data")
+    model_block = getattr(getattr(model, "config", None), "block_size", None)
+    if model_block is not None and config.block_size > model_block:
+        raise ValueError(
+            f"config.block_size={config.block_size} is longer than the model's block_size={model_block} "
+            "(its learned positions): lower config.block_size, or build the model with a larger block_size"
+        )
     device = torch.device(next(model.parameters()).device if device is None else device)
     model.to(device)
     optimizer = torch.optim.AdamW(

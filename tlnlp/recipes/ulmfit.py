@@ -44,6 +44,7 @@ from ..text.vocab import Vocab
 from ..train import History, fit
 from ..transfer.freezing import ParamGroup
 from ..transfer.schedules import discriminative_lr_groups, slanted_triangular
+from ._checks import check_token_stream
 
 __all__ = [
     "language_model_groups",
@@ -135,6 +136,9 @@ def train_language_model(
         >>> [r["step"] for r in h.records]
         [2, 4]
     """
+    check_token_stream(data, lm, "data", block_size)
+    if heldout is not None:
+        check_token_stream(heldout, lm, "heldout")
     optimizer = torch.optim.AdamW(
         discriminative_lr_groups(language_model_groups(lm), lr, factor=factor),
         betas=(0.9, 0.99),
