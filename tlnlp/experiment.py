@@ -17,6 +17,7 @@ Introduced in chapter 1; every chapter's results over seeds go through it.
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Literal, Mapping, NamedTuple, Sequence
 
@@ -88,7 +89,7 @@ def describe(values: Sequence[float] | np.ndarray, digits: int = 3) -> str:
     """The results of several seeds as ``mean ± sd`` (sample sd, ddof=1).
 
     A single value has no spread and is written alone. NaN values are left out, as in
-    :func:`summarize`.
+    :func:`summarize`, with a warning that says how many (a failed run must not vanish unseen).
 
     Arguments:
         values: one score per seed.
@@ -99,6 +100,9 @@ def describe(values: Sequence[float] | np.ndarray, digits: int = 3) -> str:
         ('0.820 ± 0.020', '0.500', '0.82 ± 0.01')
     """
     array = np.asarray(values, dtype=float).ravel()
+    missing = int(np.isnan(array).sum())
+    if missing and missing < array.size:
+        warnings.warn(f"describe(): {missing} of {array.size} values are NaN and left out", stacklevel=2)
     array = array[~np.isnan(array)]
     if array.size == 0:
         raise ValueError("describe() got no values (or only NaN): select the runs first, e.g. with select()")
@@ -203,6 +207,15 @@ def margin_from_spread(a: Sequence[float], b: Sequence[float], k: float = 2.0) -
         raise ValueError(
             f"margin_from_spread() needs two 1-D samples of at least 2 seeds each, got shapes {a.shape} and {b.shape}"
         )
+    for name, sample in (("a", a), ("b", b)):
+        bad = np.flatnonzero(~np.isfinite(sample))
+        if bad.size:
+            raise ValueError(
+                f"margin_from_spread(): sample {name} holds {sample[bad[0]]} at index {bad[0]} (of {len(sample)}): "
+                "a run failed or diverged; fix or drop it before comparing"
+            )
+    if not (np.isfinite(k) and k > 0):
+        raise ValueError(f"k must be a finite number > 0 (standard errors; 2 is usual), got {k}")
     diff = float(a.mean() - b.mean())
     margin = float(k * np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)))
     return Comparison(diff, margin)

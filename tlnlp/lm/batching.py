@@ -22,6 +22,19 @@ import torch
 from torch import Tensor
 
 
+def _check_stream(data: Tensor, block_size: int, batch_size: int) -> None:
+    """A token stream is a 1-D integer tensor; sizes are positive ints (checked once, not per step)."""
+    if not isinstance(data, Tensor):
+        raise TypeError(f"data must be a 1-D torch tensor of token ids, got {type(data).__name__}: e.g. torch.tensor(ids)")
+    if data.dim() != 1:
+        raise ValueError(f"data must be a 1-D tensor of token ids, got shape {tuple(data.shape)}")
+    if data.dtype.is_floating_point or data.dtype.is_complex or data.dtype == torch.bool:
+        raise ValueError(f"data must hold integer token ids, got dtype {data.dtype}: convert with .long()")
+    for name, value in (("block_size", block_size), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
 def split_train_val(data: Tensor, train_fraction: float = 0.9) -> tuple[Tensor, Tensor]:
     """The first ``train_fraction`` of ``data`` and the rest (nanoGPT's contiguous split).
 
@@ -63,8 +76,7 @@ def get_batch(
         >>> bool((y == x + 1).all())
         True
     """
-    if data.dim() != 1:
-        raise ValueError(f"data must be a 1-D tensor of token ids, got shape {tuple(data.shape)}")
+    _check_stream(data, block_size, batch_size)
     if len(data) <= block_size:
         raise ValueError(
             f"data has {len(data)} tokens, too few for a block of {block_size} plus its next token; "
@@ -88,6 +100,7 @@ def iter_blocks(data: Tensor, block_size: int, batch_size: int) -> Iterator[tupl
         >>> [tuple(x.shape) for x, _ in iter_blocks(torch.arange(11), block_size=3, batch_size=2)]
         [(2, 3), (1, 3)]
     """
+    _check_stream(data, block_size, batch_size)
     n_blocks = (len(data) - 1) // block_size
     if n_blocks == 0:
         raise ValueError(f"data has {len(data)} tokens, fewer than one block of {block_size} + 1")
@@ -127,6 +140,7 @@ class RandomBlocks:
     def __init__(
         self, data: Tensor, block_size: int, batch_size: int, num_batches: int | None = None, seed: int = 0
     ) -> None:
+        _check_stream(data, block_size, batch_size)
         if len(data) <= block_size:  # fail here, not at the first step
             get_batch(data, block_size, batch_size)
         if num_batches is not None and num_batches < 1:
@@ -162,6 +176,7 @@ class SequentialBlocks:
     """
 
     def __init__(self, data: Tensor, block_size: int, batch_size: int = 32) -> None:
+        _check_stream(data, block_size, batch_size)
         self.data, self.block_size, self.batch_size = data, block_size, batch_size
         n_blocks = (len(data) - 1) // block_size
         if n_blocks == 0:

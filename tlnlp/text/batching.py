@@ -25,6 +25,23 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 __all__ = ["TokenizedDataset", "tokenize", "LengthBucketSampler", "PadCollator", "make_loader"]
 
 
+def _integer_labels(labels: Sequence[Any]) -> list[int]:
+    """Labels as ints; a float such as 0.5 or NaN would be truncated silently by ``int()``."""
+    if isinstance(labels, (str, bytes)):
+        raise TypeError(f"labels must be a sequence of integer class ids, got a string {labels[:20]!r}")
+    out = []
+    for i, y in enumerate(labels):
+        value = y.item() if hasattr(y, "item") else y  # numpy and torch scalars
+        integral = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        if isinstance(value, bool) or not integral:
+            raise ValueError(
+                f"label {i} is {y!r}: labels must be integer class ids 0..num_labels-1 "
+                "(map names to ids first, e.g. with tlnlp.data.labelled_texts)"
+            )
+        out.append(int(value))
+    return out
+
+
 @dataclass
 class TokenizedDataset(Dataset):
     """Token ids (unpadded, one list per text) and optional integer labels.
@@ -42,9 +59,15 @@ class TokenizedDataset(Dataset):
 
     def __post_init__(self) -> None:
         if self.labels is not None:
-            self.labels = [int(y) for y in self.labels]
+            self.labels = _integer_labels(self.labels)
             if len(self.labels) != len(self.input_ids):
                 raise ValueError(f"{len(self.input_ids)} token sequences but {len(self.labels)} labels")
+        empty = [i for i, ids in enumerate(self.input_ids) if len(ids) == 0]
+        if empty:  # an all-padding row: mean pooling over it divides by zero
+            raise ValueError(
+                f"{len(empty)} token sequences are empty (first at index {empty[:5]}): every text needs at "
+                "least one token; drop those texts, or encode unknown words as the unknown id (unknown='map')"
+            )
         self.lengths = np.array([len(ids) for ids in self.input_ids], dtype=np.int64)
 
     def __len__(self) -> int:
@@ -86,7 +109,28 @@ def tokenize(tokenizer: Any, texts: Sequence[str], labels: Sequence[int] | None 
     """
     if isinstance(texts, str):
         raise TypeError("tokenize() takes a list of texts, got a single string; pass [text] instead")
-    encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
+    texts = list(texts)
+    if not texts:
+        raise ValueError("tokenize() got no texts: pass a non-empty list of strings")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"text {i} is {type(text).__name__} ({text!r:.40}), not a string: drop or fill missing texts first")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:  # a lone surrogate, e.g. from reading bytes with errors="surrogateescape"
+            raise ValueError(
+                f"text {i} ({text!r:.40}) holds a character that is not valid Unicode ({err.reason} at position {err.start}): "
+                "read the file as UTF-8 with errors='replace', or fix its encoding"
+            ) from None
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+        raise ValueError(f"max_length must be an int >= 2 (room for the special tokens), got {max_length!r}")
+    if isinstance(limit, int) and limit < 100_000 and max_length > limit:  # HF uses ~1e30 for "no limit"
+        raise ValueError(
+            f"max_length={max_length} is longer than the tokenizer's model_max_length={limit} (the model's "
+            f"positions): pass max_length <= {limit}"
+        )
+    encoded = tokenizer(texts, truncation=True, max_length=max_length)
     return TokenizedDataset(list(encoded["input_ids"]), None if labels is None else list(labels))
 
 
@@ -231,5 +275,10 @@ def make_loader(
         >>> [b["input_ids"].shape[1] for b in make_loader(data, batch_size=2, shuffle=False)]
         [4, 2]
     """
+    if not isinstance(dataset, TokenizedDataset):
+        raise TypeError(
+            f"make_loader() takes a TokenizedDataset, got {type(dataset).__name__}: build one with "
+            "tokenize(tokenizer, texts, labels) or TokenizedDataset(input_ids, labels)"
+        )
     sampler = LengthBucketSampler(dataset.lengths, batch_size, shuffle=shuffle, bucket_batches=bucket_batches, seed=seed)
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=PadCollator(pad_token_id))

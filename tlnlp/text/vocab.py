@@ -61,6 +61,8 @@ def _check_tokens(text: object) -> None:
         raise TypeError(
             "a Vocab encodes lists of words, not strings; tokenise first, e.g. tlnlp.text.simple_tokenize(text)"
         )
+    if text is None or not hasattr(text, "__iter__"):
+        raise TypeError(f"a Vocab encodes lists of words, got {type(text).__name__}: drop or fill missing texts first")
 
 
 @dataclass(frozen=True)
@@ -309,6 +311,10 @@ def build_vocab(
         >>> build_vocab([["x", "y", "y", "z"]], min_count=1, max_size=2).words
         ('y', 'x')
     """
+    if unknown not in UNKNOWN_POLICIES:  # checked before counting, so a typo is not reported as an empty vocabulary
+        raise ValueError(f"unknown={unknown!r}; choose one of {', '.join(UNKNOWN_POLICIES)}")
+    if isinstance(sentences, (str, bytes)):
+        raise TypeError("build_vocab() takes a list of tokenised sentences (lists of words), got a single string")
     if min_count < 1:
         raise ValueError(f"min_count must be >= 1, got {min_count}")
     if max_size is not None and max_size < 1:
