@@ -116,3 +116,46 @@ def test_a_nan_seed_is_never_compared_as_within_the_noise():
 def test_describe_says_when_it_leaves_nan_seeds_out():
     with pytest.warns(UserWarning, match="1 of 3 values are NaN and left out"):
         assert describe([0.8, float("nan"), 0.82]) == describe([0.8, 0.82])
+
+
+# --- the one head --------------------------------------------------------------------------
+
+
+def test_classifier_names_a_batch_its_body_cannot_read():
+    from tlnlp.models import Classifier
+
+    model = Classifier(torch.nn.Embedding(10, 4), num_labels=2)
+    with pytest.raises(ValueError, match=r"token id 12, but the Embedding's embedding has 10 rows \(ids 0..9\): tokenize with"):
+        model(input_ids=torch.tensor([[1, 12]]))
+    with pytest.raises(ValueError, match="token id -1"):
+        model(input_ids=torch.tensor([[1, -1]]))
+    with pytest.raises(TypeError, match="input_ids must be an integer tensor of token ids, got torch.float32"):
+        model(input_ids=torch.tensor([[1.0, 2.0]]))
+    with pytest.raises(ValueError, match=r"label 5 is outside 0..1: the Classifier was built with num_labels=2"):
+        model(input_ids=torch.tensor([[1, 2]]), labels=torch.tensor([5]))
+    with pytest.raises(ValueError, match=r"labels must be a \(2,\) integer tensor"):
+        model(input_ids=torch.tensor([[1, 2], [3, 4]]), labels=torch.tensor([1]))
+    ignored = model(input_ids=torch.tensor([[1, 2], [3, 4]]), labels=torch.tensor([1, -100]))
+    assert torch.isfinite(ignored.loss)
+
+
+def test_classifier_head_settings_are_checked_where_it_is_built():
+    from tlnlp.models import Classifier
+
+    with pytest.raises(ValueError, match="hidden must be None .* got 0"):
+        Classifier(torch.nn.Embedding(10, 4), num_labels=2, hidden=0)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\).*got 1.5"):
+        Classifier(torch.nn.Embedding(10, 4), num_labels=2, dropout=1.5)
+
+
+def test_glue_refuses_names_prose_cannot_cite_and_says_which_value_it_cannot_format():
+    from tlnlp.report import glue
+
+    with pytest.raises(ValueError, match="glue name must be a non-empty word"):
+        glue("", 1)
+    with pytest.raises(ValueError, match="glue name must be .* got 'two words'"):
+        glue("two words", 1)
+    with pytest.raises(ValueError, match=r"glue\('acc'\): cannot format str 'high' with fmt='.3f'"):
+        glue("acc", "high", ".3f")
+    with pytest.warns(UserWarning, match=r"glue\('acc'\): the value is nan"):
+        glue("acc", float("nan"), ".3f")

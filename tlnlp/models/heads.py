@@ -221,6 +221,10 @@ class Classifier(nn.Module):
             raise ValueError(f"num_labels must be an int >= 2 (2 for a binary task), got {num_labels!r}")
         if pool not in POOLINGS:
             raise PoolingError(f"unknown pool {pool!r}; choose one of {', '.join(POOLINGS)}")
+        if hidden is not None and (isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1):
+            raise ValueError(f"hidden must be None (a linear head) or the width of a hidden layer, an int >= 1; got {hidden!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1) (a probability; 0.1 is usual), got {dropout}")
         if not isinstance(body, nn.Module):
             raise TypeError(
                 f"the body must be a torch.nn.Module, got {type(body).__name__}"
@@ -249,9 +253,11 @@ class Classifier(nn.Module):
                 nn.Linear(hidden, num_labels),
             )
         self._body_takes_mask = _takes_mask(body)
+        self._vocab_rows = _embedding_rows(body)
 
     def features(self, input_ids: Tensor, attention_mask: Tensor | None = None, **body_kwargs: Any) -> Tensor:
         """The pooled vector of each text, ``(batch, width)`` (``3 * width`` for ``"concat"``)."""
+        _check_ids(input_ids, self._vocab_rows, type(self.body).__name__)
         if callable(getattr(self.body, "forward_features", None)):
             out = self.body.forward_features(input_ids, attention_mask=attention_mask, **body_kwargs)
         elif self._body_takes_mask:
@@ -289,8 +295,46 @@ class Classifier(nn.Module):
             body_kwargs: passed to the body (e.g. ``token_type_ids``).
         """
         logits = self.head(self.features(input_ids, attention_mask, **body_kwargs))
+        if labels is not None:
+            _check_labels(labels, self.num_labels, len(logits))
         loss = None if labels is None else nn.functional.cross_entropy(logits, labels)
         return Output(logits=logits, loss=loss)
 
     def extra_repr(self) -> str:
         return f"pool={self.pool!r}, num_labels={self.num_labels}"
+
+
+def _embedding_rows(body: nn.Module) -> int | None:
+    """How many token ids the body's input embedding has rows for (None if it cannot be told)."""
+    get = getattr(body, "get_input_embeddings", None)
+    embedding = get() if callable(get) else None
+    if not isinstance(embedding, nn.Embedding):
+        embedding = next((m for m in body.modules() if isinstance(m, nn.Embedding)), None)
+    return None if embedding is None else embedding.num_embeddings
+
+
+def _check_ids(input_ids: Tensor, rows: int | None, body: str) -> None:
+    """Name a bad batch here, instead of an IndexError (or a CUDA device assert) inside the embedding."""
+    if not isinstance(input_ids, Tensor) or input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
+        kind = input_ids.dtype if isinstance(input_ids, Tensor) else type(input_ids).__name__
+        raise TypeError(f"input_ids must be an integer tensor of token ids, got {kind}")
+    if rows is not None and input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= rows):
+        bad = int(input_ids.max()) if input_ids.max() >= rows else int(input_ids.min())
+        raise ValueError(
+            f"input_ids holds token id {bad}, but the {body}'s embedding has {rows} rows (ids 0..{rows - 1}): "
+            "tokenize with the tokenizer that belongs to this body"
+        )
+
+
+def _check_labels(labels: Tensor, num_labels: int, batch: int) -> None:
+    if labels.dtype.is_floating_point or labels.dim() != 1 or len(labels) != batch:
+        raise ValueError(
+            f"labels must be a ({batch},) integer tensor of class ids, got shape {tuple(labels.shape)} and {labels.dtype}"
+        )
+    real = labels[labels != -100]  # cross-entropy's ignore_index
+    if real.numel() and (real.min() < 0 or real.max() >= num_labels):
+        bad = int(real.max()) if real.max() >= num_labels else int(real.min())
+        raise ValueError(
+            f"label {bad} is outside 0..{num_labels - 1}: the Classifier was built with num_labels={num_labels}; "
+            "build it with as many labels as the data has"
+        )
