@@ -583,3 +583,73 @@ def test_cache_module_reads_cache_location_without_creating(tmp_path, monkeypatc
     monkeypatch.setenv("TLNLP_CACHE", str(tmp_path / "c"))
     assert cache_module.cache_location("data", "x") == tmp_path / "c" / "data" / "x"
     assert not (tmp_path / "c").exists()
+
+
+def test_case_only_typo_in_a_dataset_name_is_suggested():
+    from tlnlp.data import UnknownDatasetError
+
+    with pytest.raises(UnknownDatasetError, match="unknown dataset 'SST2'; valid names are: .* Did you mean 'sst2'"):
+        get_dataset("SST2")
+
+
+def test_dataset_path_takes_one_file_name(offline_cache):
+    with pytest.raises(DataNotFoundError, match="file 'dev.tsv' is not available"):
+        dataset_path("sst2", "dev.tsv")  # not split into 'd', 'e', 'v', ...
+
+
+def test_subset_out_of_range_names_the_indices():
+    from tlnlp.data import TextClassificationData
+
+    data = TextClassificationData(["a", "b"], [0, 1], ("n", "p"))
+    with pytest.raises(IndexError, match=r"indices \[5\] outside 0\.\.1 \(the data has 2 examples\)"):
+        data.subset([0, 5])
+
+
+def test_empty_choices_are_refused():
+    from tlnlp.data import general_english_sentences, load_amazon_reviews
+
+    with pytest.raises(ValueError, match="no domain given; choose some of books, dvd"):
+        load_amazon_reviews([])
+    with pytest.raises(ValueError, match="include is empty; choose some of head500"):
+        general_english_sentences(include=())
+
+
+def test_sample_episode_with_a_seed_instead_of_a_generator():
+    from tlnlp.data import sample_episode
+
+    with pytest.raises(TypeError, match=r"rng must be a numpy Generator, got int 0: pass np.random.default_rng\(seed\)"):
+        sample_episode([0, 0, 1, 1], 2, 1, 1, 0)
+    import numpy as np
+
+    with pytest.raises(TypeError, match="k_shot must be an int, got float 1.5"):
+        sample_episode([0, 0, 1, 1], 2, 1.5, 1, np.random.default_rng(0))
+
+
+def test_cache_key_refuses_a_value_that_changes_every_run():
+    from tlnlp.cache import config_key
+
+    with pytest.raises(TypeError, match=r"a cache key cannot hold '<function .*' \(function\): its text changes every run"):
+        config_key({"f": lambda: 1})
+
+
+def test_cache_key_tells_large_arrays_apart():
+    import numpy as np
+    from tlnlp.cache import config_key
+
+    a, b = np.arange(5000), np.arange(5000)
+    b[2500] = -1  # str() of both is '[   0    1 ... 4999]'
+    assert str(a) == str(b) and config_key({"x": a}) != config_key({"x": b})
+    assert config_key({"x": np.arange(3)}) == config_key({"x": "[0 1 2]"})  # small arrays keep their old key
+
+
+def test_bpe_cache_refuses_one_string_and_reads_a_generator_once(tmp_path, monkeypatch):
+    from tlnlp.text.tokenizers import load_or_train_bpe
+
+    monkeypatch.setenv("TLNLP_CACHE", str(tmp_path))
+    with pytest.raises(TypeError, match=r"for one text, pass \[text\]"):
+        load_or_train_bpe("the cat sat on the mat", vocab_size=270)
+    with pytest.raises(ValueError, match="got no texts"):
+        load_or_train_bpe([], vocab_size=270)
+    from_generator = load_or_train_bpe((t for t in ["the cat sat on the mat"] * 20), vocab_size=270)
+    from_list = load_or_train_bpe(["the cat sat on the mat"] * 20, vocab_size=270)
+    assert from_generator.vocab_size == from_list.vocab_size > 257  # trained on the texts, not on nothing

@@ -202,14 +202,44 @@ def set_aside(path: str | os.PathLike[str], reason: str, then: str = "rebuilding
 def config_key(config: Any) -> str:
     """A short stable hash of a JSON-serialisable config (dataclasses via ``vars``).
 
+    Values JSON cannot write enter the key as their ``str``; large arrays by their content.
+
+    Raises:
+        TypeError: a value whose ``str`` holds a memory address (a function, most objects),
+            which would make the key differ in every run.
+
     Example:
         >>> config_key({"a": 1}) == config_key({"a": 1})
         True
     """
     if hasattr(config, "__dataclass_fields__"):
         config = vars(config)
-    blob = json.dumps(config, sort_keys=True, default=str).encode()
+    blob = json.dumps(config, sort_keys=True, default=_key_part).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _key_part(value: Any) -> Any:
+    """How a value JSON cannot write enters a cache key: its ``str``, unless that would be unsafe.
+
+    A ``str`` holding a memory address (``<object at 0x...>``) differs in every run (the cache
+    would never be reused); an array's ``str`` elides the middle (``[0 1 ... 9]``), so different
+    arrays would share a key and a stale result would be returned. Arrays are keyed by their
+    bytes instead; other such objects are refused.
+    """
+    text = str(value)
+    if "..." in text and hasattr(value, "shape") and hasattr(value, "dtype"):
+        array = value.detach().cpu().numpy() if hasattr(value, "detach") else value
+        import numpy as np
+
+        array = np.ascontiguousarray(array)
+        return {"array_sha256": hashlib.sha256(array.tobytes()).hexdigest(), "shape": list(array.shape), "dtype": str(array.dtype)}
+    if " at 0x" in text:
+        raise TypeError(
+            f"a cache key cannot hold {text[:80]!r} ({type(value).__name__}): its text changes every run, so "
+            "the cached result would never be found; put a stable description in the config instead (a name, "
+            "the settings that matter)"
+        )
+    return text
 
 
 def load_or_compute(

@@ -69,6 +69,12 @@ class TextClassificationData:
     def subset(self, indices: Sequence[int] | np.ndarray) -> TextClassificationData:
         """The examples at ``indices`` (in that order)."""
         indices = np.asarray(indices, dtype=np.int64)
+        outside = indices[(indices < -len(self)) | (indices >= len(self))]
+        if outside.size:
+            raise IndexError(
+                f"subset() got indices {outside[:5].tolist()} outside 0..{len(self) - 1} "
+                f"(the data has {len(self)} examples)"
+            )
         return TextClassificationData([self.texts[i] for i in indices], self.labels[indices], self.label_names)
 
 
@@ -150,6 +156,8 @@ def load_amazon_reviews(domains: Iterable[str] | None = None) -> pd.DataFrame:
     """
     domains = amazon_domains() if domains is None else [domains] if isinstance(domains, str) else domains
     domains = tuple(dict.fromkeys(domains))  # in the given order, without repeats
+    if not domains:
+        raise ValueError(f"no domain given; choose some of {', '.join(amazon_domains())}, or pass None for all")
     rows = []
     for domain in domains:
         check_choice(domain, amazon_domains(), "Amazon domain")

@@ -60,7 +60,14 @@ def sample_episode(
         >>> sorted(ep.classes.tolist())
         ['a', 'b']
     """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__} {rng!r}: pass np.random.default_rng(seed)")
+    for what, value in (("n_way", n_way), ("k_shot", k_shot), ("n_query", n_query)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{what} must be an int, got {type(value).__name__} {value!r}")
     labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-d (one label per row), got shape {labels.shape}")
     pool = np.unique(labels) if classes is None else np.asarray(classes)
     if n_way < 1 or k_shot < 1 or n_query < 0:
         raise ValueError(f"need n_way >= 1, k_shot >= 1, n_query >= 0; got {n_way}, {k_shot}, {n_query}")

@@ -177,6 +177,8 @@ def dataset_path(
         ['data_full.json', 'domains.json']
     """
     spec = get_dataset(name, registry)
+    if isinstance(files, str):
+        files = [files]
     if files is None:
         files = [f.relpath for f in spec.files if f.sha256 is not None] or [f.relpath for f in spec.files]
     specs = [spec.file(relpath) for relpath in files]
