@@ -151,9 +151,8 @@ def fetch(
         response = urllib.request.urlopen(_request(spec.url), timeout=min(timeout, limit))
     except (OSError, http.client.HTTPException, ValueError) as err:  # URLError and timeouts are OSErrors
         reason = err if isinstance(err, urllib.error.HTTPError) else getattr(err, "reason", err)
-        leaks = any(secret in str(reason) for secret in url_secrets(spec.url))
         message = f"could not download {shown}: {scrub(str(reason), spec.url)}"
-        if leaks:
+        if url_secrets(spec.url):  # the original error (its url, its traceback) may quote the secret
             raise DownloadError(message) from None
         raise DownloadError(message) from err
     discarded = f"The download from {shown} was discarded; nothing was saved."
