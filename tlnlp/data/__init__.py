@@ -2,7 +2,8 @@
 
 Files are looked up in ``$TLNLP_DATA_DIR/<name>/`` (a local mirror), then in the user
 cache, then downloaded and checked against the registry's sha256 (see
-:mod:`tlnlp.data.resolve`). ``TLNLP_OFFLINE=1`` forbids downloads.
+:mod:`tlnlp.data.resolve`). ``TLNLP_OFFLINE=1`` forbids downloads; ``TLNLP_DOWNLOAD_DEADLINE``
+(seconds, default 900) bounds each download.
 
 >>> from tlnlp.data import dataset_names, load_sst2, sample_labelled
 >>> dataset_names()
@@ -23,7 +24,7 @@ from .classification import (
     load_sst2,
 )
 from .corpora import load_text8, load_tinyshakespeare, load_wikitext2
-from .download import DownloadError, IncompleteDownloadError
+from .download import DownloadDeadlineError, DownloadError, IncompleteDownloadError
 from .general_text import general_english_sentences, wikitext2_paragraphs
 from .ner import TaggedSentence, crossner_domains, load_crossner, load_wnut17, read_conll
 from .registry import (
@@ -38,6 +39,8 @@ from .registry import (
 from .resolve import DataNotFoundError, dataset_file, dataset_path
 from .episodes import Episode, sample_episode
 from .sampling import sample_labelled
+from .textfiles import FileEncodingError
+from .urls import redact_url
 from .user import labelled_texts
 
 __all__ = [
@@ -57,6 +60,9 @@ __all__ = [
     "ChecksumError",
     "DownloadError",
     "IncompleteDownloadError",
+    "DownloadDeadlineError",
+    "FileEncodingError",
+    "redact_url",
     # classification
     "TextClassificationData",
     "IntentData",

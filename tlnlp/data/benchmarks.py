@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .choices import check_choice
+from .textfiles import utf8_errors
 
 WORD_SIMILARITY_FILES: dict[str, str] = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
 """Word-similarity benchmark name -> file in gensim's test data."""
@@ -51,7 +52,7 @@ def load_word_similarity(name: str) -> list[tuple[str, str, float]]:
     check_choice(name, WORD_SIMILARITY_FILES, "word-similarity benchmark")
     path = gensim_test_file(WORD_SIMILARITY_FILES[name])
     pairs = []
-    with open(path, encoding="utf-8") as stream:
+    with open(path, encoding="utf-8") as stream, utf8_errors(path):
         for number, line in enumerate(stream, start=1):
             if not line.strip() or line.startswith("#"):
                 continue
@@ -84,5 +85,6 @@ def load_wikipedia_head500() -> list[list[str]]:
         >>> load_wikipedia_head500()[0][:3]
         ['anarch', 'greek', 'rule']
     """
-    with open(gensim_test_file("head500.noblanks.cor"), encoding="utf-8") as stream:
+    path = gensim_test_file("head500.noblanks.cor")
+    with open(path, encoding="utf-8") as stream, utf8_errors(path):
         return [tokens for line in stream if (tokens := line.split())]

@@ -24,7 +24,8 @@ _verified: set[tuple[str, int, int, FileSpec]] = set()
 
 
 class ChecksumError(ValueError):
-    """A file whose size, sha256 or first bytes differ from its registry entry."""
+    """A file whose size, sha256 or first bytes differ from its registry entry (or that is
+    shorter than a complete copy)."""
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -50,7 +51,8 @@ def check_file(
 
     Arguments:
         path: the file to check.
-        spec: its registry entry; only the checks it knows (size, first bytes, sha256) are made.
+        spec: its registry entry; only the checks it knows (size, minimum size, first bytes,
+            sha256) are made.
         sha256: the file's digest if the caller has already computed it.
         name: how the message names the file (default: its path).
         advice: a sentence appended to the message saying what happened or how to fix it.
@@ -61,6 +63,11 @@ def check_file(
         raise ChecksumError(
             f"{name} has {size:,} bytes but {spec.relpath!r} should have {spec.size:,} bytes "
             f"(truncated or a different version). {advice}".rstrip()
+        )
+    if spec.min_size is not None and size < spec.min_size:
+        raise ChecksumError(
+            f"{name} has {size:,} bytes but a complete {spec.relpath!r} has at least {spec.min_size:,} bytes "
+            f"(truncated). {advice}".rstrip()
         )
     if spec.head is not None:
         with open(path, "rb") as stream:

@@ -16,8 +16,12 @@ def closest(value: str, choices: Iterable[str]) -> str:
     Example:
         >>> closest("sst", ["sst2", "wnut17"])
         " Did you mean 'sst2'?"
+        >>> closest("SST2", ["sst2", "wnut17"])
+        " Did you mean 'sst2'?"
     """
-    match = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.5)
+    choices = [str(c) for c in choices]
+    same_but_case = [c for c in choices if c.lower() == str(value).lower()]
+    match = same_but_case or difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5)
     return f" Did you mean {match[0]!r}?" if match else ""
 
 

@@ -15,6 +15,8 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,7 @@ import pandas as pd
 from .choices import check_choice
 from .registry import get_dataset
 from .resolve import dataset_file
+from .textfiles import read_text, utf8_errors
 
 SST2_SPLITS: dict[str, str] = {"train": "train.tsv", "dev": "dev.tsv", "test": "test_labeled.tsv"}
 """SST-2 split -> file (``test`` has the original SST labels; GLUE's public test has none)."""
@@ -66,6 +69,12 @@ class TextClassificationData:
     def subset(self, indices: Sequence[int] | np.ndarray) -> TextClassificationData:
         """The examples at ``indices`` (in that order)."""
         indices = np.asarray(indices, dtype=np.int64)
+        outside = indices[(indices < -len(self)) | (indices >= len(self))]
+        if outside.size:
+            raise IndexError(
+                f"subset() got indices {outside[:5].tolist()} outside 0..{len(self) - 1} "
+                f"(the data has {len(self)} examples)"
+            )
         return TextClassificationData([self.texts[i] for i in indices], self.labels[indices], self.label_names)
 
 
@@ -103,8 +112,8 @@ def load_sst2(split: str) -> TextClassificationData:
     check_choice(split, SST2_SPLITS, "SST-2 split")
     path = dataset_file("sst2", SST2_SPLITS[split])
     texts, labels = [], []
-    with open(path, encoding="utf-8") as stream:
-        header = next(stream).rstrip("\r\n").split("\t")
+    with open(path, encoding="utf-8") as stream, utf8_errors(path):
+        header = next(stream, "").rstrip("\r\n").split("\t")
         if header != ["sentence", "label"]:
             raise ValueError(f"{path}: expected the header 'sentence<TAB>label', got {header}")
         for number, line in enumerate(stream, start=2):
@@ -147,12 +156,14 @@ def load_amazon_reviews(domains: Iterable[str] | None = None) -> pd.DataFrame:
     """
     domains = amazon_domains() if domains is None else [domains] if isinstance(domains, str) else domains
     domains = tuple(dict.fromkeys(domains))  # in the given order, without repeats
+    if not domains:
+        raise ValueError(f"no domain given; choose some of {', '.join(amazon_domains())}, or pass None for all")
     rows = []
     for domain in domains:
         check_choice(domain, amazon_domains(), "Amazon domain")
         for label, polarity in ((1, "positive"), (0, "negative")):
             path = dataset_file("amazon_multidomain", f"raw/{domain}/{polarity}.review")
-            for number, review in enumerate(_REVIEW.findall(path.read_text(encoding="utf-8")), start=1):
+            for number, review in enumerate(_REVIEW.findall(read_text(path)), start=1):
                 fields = {name: pattern.search(review) for name, pattern in _FIELDS.items()}
                 missing = [name for name, match in fields.items() if match is None]
                 if missing:
@@ -174,8 +185,7 @@ def load_clinc150(split: str) -> IntentData:
         150
     """
     check_choice(split, CLINC150_SPLITS, "CLINC150 split")
-    with open(dataset_file("clinc150", "data_full.json"), encoding="utf-8") as stream:
-        pairs = json.load(stream)[split]
+    pairs = _read_json(dataset_file("clinc150", "data_full.json"))[split]
     return IntentData([text for text, _ in pairs], [intent for _, intent in pairs])
 
 
@@ -186,5 +196,12 @@ def load_clinc150_domains() -> dict[str, list[str]]:
         >>> load_clinc150_domains()["banking"][:2]
         ['freeze_account', 'routing']
     """
-    with open(dataset_file("clinc150", "domains.json"), encoding="utf-8") as stream:
-        return json.load(stream)
+    return _read_json(dataset_file("clinc150", "domains.json"))
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file's content; a file that is not UTF-8 JSON fails naming the file and the place."""
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}") from None

@@ -77,6 +77,11 @@ def sample_episode(
         >>> sorted(ep.classes.tolist())
         ['a', 'b']
     """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__} {rng!r}: pass np.random.default_rng(seed)")
+    for what, value in (("n_way", n_way), ("k_shot", k_shot), ("n_query", n_query)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{what} must be an int, got {type(value).__name__} {value!r}")
     labels = np.asarray(labels)
     if labels.ndim != 1 or len(labels) == 0:
         raise ValueError(f"labels must be a non-empty 1-D sequence (one label per row), got shape {labels.shape}")

@@ -88,6 +88,8 @@ def general_english_sentences(
         13990
     """
     include = tuple([include] if isinstance(include, str) else include)
+    if not include:
+        raise ValueError(f"include is empty; choose some of {', '.join(GENERAL_SOURCES)}")
     for name in include:
         check_choice(name, GENERAL_SOURCES, "general-text source")
     sentences = []

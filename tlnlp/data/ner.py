@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from .choices import check_choice
 from .registry import get_dataset
 from .resolve import dataset_file
+from .textfiles import utf8_errors
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 """The splits of CrossNER and WNUT-17."""
@@ -50,6 +51,7 @@ def read_conll(path: str | os.PathLike[str]) -> list[TaggedSentence]:
 
     Raises:
         ValueError: a line has a single field; the message gives the file and line number.
+        FileEncodingError: the file is not UTF-8 (a ``ValueError``; it gives the line and byte).
 
     Example:
         >>> import tempfile, pathlib
@@ -61,7 +63,7 @@ def read_conll(path: str | os.PathLike[str]) -> list[TaggedSentence]:
     sentences: list[TaggedSentence] = []
     tokens: list[str] = []
     tags: list[str] = []
-    with open(path, encoding="utf-8") as stream:
+    with open(path, encoding="utf-8") as stream, utf8_errors(path):
         for number, line in enumerate(stream, start=1):
             line = line.rstrip("\r\n")
             if not line.strip() or line.startswith("-DOCSTART-"):

@@ -2,8 +2,9 @@
 
 Every mirrored file was copied byte for byte from a public GitHub repository at a
 pinned commit, so its download URL is that commit's raw-file URL and its sha256
-is the sha256 of the mirror's copy. Files that exist only online carry
-``sha256=None`` and are checked by what is known (size, first bytes).
+is the sha256 of the mirror's copy. Files that exist only online carry the sha256
+published for them where one is known (text8), else ``sha256=None`` and the
+structural checks that are known (a minimum size, the first bytes). Every URL is https.
 
 >>> spec = get_dataset("sst2")
 >>> [f.relpath for f in spec.files]
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from .choices import closest
 
@@ -45,6 +47,16 @@ def github_raw(repo: str, commit: str, path: str) -> str:
     return f"https://raw.githubusercontent.com/{repo}/{commit}/{path}"
 
 
+def _plain_http(url: str) -> bool:
+    """True for an ``http://`` URL to another machine (loopback test servers are fine)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    return parts.scheme.lower() == "http" and host not in {"127.0.0.1", "localhost", "::1"}
+
+
 @dataclass(frozen=True)
 class FileSpec:
     """One file of a dataset.
@@ -56,6 +68,8 @@ class FileSpec:
         size: the expected size in bytes, or ``None`` when unknown.
         head: the bytes the file is known to start with (a cheap check for files without
             a checksum), or ``None``.
+        min_size: the least size in bytes a complete copy has (for files without a checksum
+            or exact size, so that a truncated copy is caught), or ``None``.
 
     Example:
         >>> FileSpec("a.txt", "https://example.org/a.txt", size=3).verified_by
@@ -67,11 +81,20 @@ class FileSpec:
     sha256: str | None = None
     size: int | None = None
     head: bytes | None = None
+    min_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.url is not None and self.sha256 is None and _plain_http(self.url):
+            raise ValueError(
+                f"file {self.relpath!r}: a plain-http URL without a sha256 cannot be trusted (the bytes can be "
+                f"altered on the way and nothing would notice); use the https address of {self.relpath!r}, "
+                "or give its sha256"
+            )
 
     @property
     def verified_by(self) -> str:
         """What a copy of this file is checked against: ``"sha256"``, ``"size"``, ... or ``"nothing"``."""
-        checks = [name for name in ("sha256", "size", "head") if getattr(self, name) is not None]
+        checks = [name for name in ("sha256", "size", "head", "min_size") if getattr(self, name) is not None]
         return " + ".join(checks) or "nothing"
 
 
@@ -206,9 +229,9 @@ domains.json    data/domains.json       3818 b947b579d3b8e74b06f93b01083d8efaff2
 valid.txt  {_W}/valid.txt  1121681 f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8
 test.txt   {_W}/test.txt   1256449 d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0
 """) + (FileSpec("train.txt", github_raw(*_WIKITEXT, f"{_W}/train.txt"),
-                 head=b" \n = Valkyria Chronicles III = \n"),),
-        notes="train.txt is online only: no checksum or exact size is known here, so a download is "
-        "checked only by its first line.",
+                 head=b" \n = Valkyria Chronicles III = \n", min_size=10_000_000),),
+        notes="train.txt (10.8 MB) is online only: no checksum or exact size is known here, so a copy is "
+        "checked by its first line and by its size being at least 10 MB (a truncated copy fails).",
     ),
     DatasetSpec(
         "tinyshakespeare", "tinyshakespeare: about 40,000 lines of Shakespeare (1,115,394 characters).",
@@ -220,9 +243,11 @@ input.txt  data/tinyshakespeare/input.txt  1115394 86c4e6aa9db7c042ec79f339dcb96
     DatasetSpec(
         "text8", "text8: the first 10^8 characters of a cleaned English Wikipedia dump (17 M words).",
         "derived from Wikipedia (CC BY-SA)", "Mahoney 2006 (Large Text Compression Benchmark)",
-        "http://mattmahoney.net/dc/textdata.html",
-        (FileSpec("text8.zip", "http://mattmahoney.net/dc/text8.zip", size=31_344_016, head=b"PK\x03\x04"),),
-        notes="Online only: no sha256 is known here, so a download is checked by its size and zip signature.",
+        "https://mattmahoney.net/dc/textdata.html",
+        (FileSpec("text8.zip", "https://mattmahoney.net/dc/text8.zip",
+                  "a6640522afe85d1963ad56c05b0ede0a0c000dddc9671758a6cc09b7a38e5232", 31_344_016, b"PK\x03\x04"),),
+        notes="Online only, fetched over https and checked by the sha256 published for text8.zip "
+        "(used by TensorFlow's word2vec tutorial, among others).",
     ),
 )
 
@@ -255,6 +280,11 @@ def get_dataset(name: str, registry: Mapping[str, DatasetSpec] | None = None) ->
         'CC BY 3.0'
     """
     registry = REGISTRY if registry is None else registry
+    if not isinstance(name, str):
+        raise TypeError(
+            f"a dataset name is a string, got {type(name).__name__} {name!r}; "
+            f"valid names are: {', '.join(dataset_names(registry))}."
+        )
     if name not in registry:
         raise UnknownDatasetError(
             f"unknown dataset {name!r}; valid names are: {', '.join(dataset_names(registry))}."

@@ -18,16 +18,21 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..config import cache_dir
-from .checksums import verify_file
+from ..cache import cache_location, ensure_writable_dir, set_aside
+from .checksums import ChecksumError, check_file, verify_file
 from .download import DownloadError, fetch
 from .registry import DatasetSpec, FileSpec, get_dataset
+from .urls import redact_url
 
 DATA_DIR_ENV = "TLNLP_DATA_DIR"
 """Environment variable naming a local mirror (one folder per dataset)."""
 
 OFFLINE_ENV = "TLNLP_OFFLINE"
-"""Environment variable that disables downloads when set to ``1`` (or ``true``/``yes``)."""
+"""Environment variable that disables downloads: ``1``/``true``/``yes``/``on`` (any case) forbid
+them, ``0``/``false``/``no``/``off`` or empty allow them; anything else is an error."""
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -37,11 +42,30 @@ class DataNotFoundError(FileNotFoundError):
 def offline() -> bool:
     """True when ``$TLNLP_OFFLINE`` forbids downloads.
 
+    Raises:
+        ValueError: the variable holds something other than ``1/true/yes/on`` or
+            ``0/false/no/off`` (any case) or nothing; the message names it and the valid values.
+
     Example:
-        >>> offline() == (os.environ.get("TLNLP_OFFLINE") == "1")
+        >>> saved = os.environ.get("TLNLP_OFFLINE")
+        >>> os.environ["TLNLP_OFFLINE"] = "Yes"; offline()
         True
+        >>> os.environ["TLNLP_OFFLINE"] = "y"; offline()
+        Traceback (most recent call last):
+        ...
+        ValueError: $TLNLP_OFFLINE='y' is not a valid switch: use 1, true, yes or on to forbid downloads, 0, false, no or off (or unset it) to allow them
+        >>> _ = os.environ.pop("TLNLP_OFFLINE") if saved is None else os.environ.update(TLNLP_OFFLINE=saved)
     """
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    raw = os.environ.get(OFFLINE_ENV, "")
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(
+        f"${OFFLINE_ENV}={raw!r} is not a valid switch: use {', '.join(_TRUE[:-1])} or {_TRUE[-1]} to forbid "
+        f"downloads, {', '.join(_FALSE[:-2])} or {_FALSE[-2]} (or unset it) to allow them"
+    )
 
 
 def _mirror_root(name: str) -> Path | None:
@@ -52,31 +76,51 @@ def _mirror_root(name: str) -> Path | None:
 def _mirror_advice(file: FileSpec) -> str:
     return (
         f"The local mirror (${DATA_DIR_ENV}) holds a corrupted or different version: restore it "
-        f"from {file.url or 'the dataset homepage'} or unset ${DATA_DIR_ENV}."
+        f"from {redact_url(file.url) if file.url else 'the dataset homepage'} or unset ${DATA_DIR_ENV}."
     )
 
 
 def _not_found(spec: DatasetSpec, file: FileSpec, cached: Path, why: str) -> DataNotFoundError:
     mirror = _mirror_root(spec.name)
-    looked = f"{mirror / file.relpath} does not exist" if mirror else f"${DATA_DIR_ENV} is unset"
+    if mirror is None:
+        looked = f"${DATA_DIR_ENV} is unset"
+    elif not mirror.parent.is_dir():
+        looked = f"${DATA_DIR_ENV}={mirror.parent} is not a folder"
+    else:
+        looked = f"{mirror / file.relpath} does not exist"
+    source = redact_url(file.url) if file.url else spec.homepage
     return DataNotFoundError(
         f"dataset {spec.name!r}: file {file.relpath!r} is not available ({looked}; not in the cache "
-        f"at {cached}; {why}). Download it from {file.url or spec.homepage} into {cached}, or point "
+        f"at {cached}; {why}). Download it from {source} into {cached}, or point "
         f"{DATA_DIR_ENV} at a local mirror that holds {spec.name}/{file.relpath}, "
         f"e.g. `export {DATA_DIR_ENV}=/path/to/data`."
     )
 
 
 def _from_cache(spec: DatasetSpec, file: FileSpec) -> Path:
-    """The cached copy of ``file``, downloading it first if needed (steps 2-4)."""
-    cached = cache_dir("data", spec.name) / file.relpath
+    """The cached copy of ``file``, downloading it first if needed (steps 2-4).
+
+    Looking does not write (a read-only cache works for files it holds). A cached copy that
+    fails its check is moved aside with a warning and downloaded again when downloads are
+    allowed; offline, the error says what is wrong and how to fix it.
+    """
+    cached = cache_location("data", spec.name) / file.relpath
+    is_offline = offline()
     if cached.is_file():
-        verify_file(cached, file, advice=f"Delete {cached} to download it again.")
-        return cached
-    if offline():
+        try:
+            verify_file(cached, file)
+            return cached
+        except ChecksumError as err:
+            if is_offline or file.url is None:
+                how = (f"unset ${OFFLINE_ENV} to download it again" if is_offline
+                       else f"restore it from {spec.homepage}")
+                raise ChecksumError(f"{err} The cache's copy is damaged: delete {cached} and {how}.") from None
+            set_aside(cached, str(err), then=f"downloading it again from {redact_url(file.url)}")
+    if is_offline:
         raise _not_found(spec, file, cached, f"downloads are disabled by ${OFFLINE_ENV}: unset it to download")
     if file.url is None:
         raise _not_found(spec, file, cached, "the registry knows no download URL")
+    ensure_writable_dir(cached.parent, what=f"the data cache of {spec.name!r}")
     try:
         return fetch(file, cached)
     except DownloadError as err:
@@ -93,7 +137,10 @@ def dataset_file(name: str, relpath: str, *, registry: Mapping[str, DatasetSpec]
 
     Raises:
         UnknownDatasetError, UnknownFileError: the name or file is not registered.
-        ChecksumError: the mirror's or the cache's copy does not match the registry.
+        ChecksumError: the mirror's copy does not match the registry (the message says how to
+            fix it), or, offline, the cache's copy does not (online it is moved aside with a
+            warning and downloaded again).
+        CacheError: a download is needed but the cache folder is not writable.
         DataNotFoundError: the file is nowhere and cannot be downloaded.
 
     Example:
@@ -130,6 +177,8 @@ def dataset_path(
         ['data_full.json', 'domains.json']
     """
     spec = get_dataset(name, registry)
+    if isinstance(files, str):
+        files = [files]
     if files is None:
         files = [f.relpath for f in spec.files if f.sha256 is not None] or [f.relpath for f in spec.files]
     specs = [spec.file(relpath) for relpath in files]
@@ -141,4 +190,4 @@ def dataset_path(
     # Files the mirror lacks first, so that offline the error names a file that is really missing.
     for f in sorted(specs, key=lambda f: mirror is not None and (mirror / f.relpath).is_file()):
         _from_cache(spec, f)
-    return cache_dir("data", name)
+    return cache_location("data", name)

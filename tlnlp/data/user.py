@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .classification import TextClassificationData
+from .textfiles import encoding_error
 
 __all__ = ["labelled_texts"]
 
@@ -96,13 +97,24 @@ def _columns(source: Any, read_options: dict[str, Any]) -> tuple[pd.DataFrame, s
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.is_file():
-            raise FileNotFoundError(f"no file {path}")
+            where = "" if path.is_absolute() else f" (looked in {Path.cwd()})"
+            what = f"{path} is a folder, not a file" if path.is_dir() else f"no file {path}{where}"
+            raise FileNotFoundError(f"{what}: pass the path of a CSV file, or a DataFrame")
         options = {"sep": "\t"} if path.suffix.lower() == ".tsv" else {}
         options.update(read_options)
         try:
             return pd.read_csv(path, **options), f"the file {path}", {}
         except pd.errors.EmptyDataError:
             raise ValueError(f"the file {path} is empty: expected a header line, then one row per text") from None
+        except UnicodeDecodeError as err:
+            encoding = str(options.get("encoding", "utf-8"))
+            if encoding.replace("-", "").replace("_", "").lower() in ("utf8", "utf8sig"):
+                fix = 'pass its encoding, e.g. labelled_texts(path, encoding="latin-1"), or re-save it as UTF-8'
+                raise encoding_error(path, err, fix) from None
+            raise ValueError(
+                f"the file {path} is not valid {encoding} ({err.reason} at byte {err.start:,} of a chunk): "
+                "pass its real encoding=..."
+            ) from None
     if read_options:
         raise TypeError(f"read options {sorted(read_options)} apply to a CSV file only, not to a {type(source).__name__}")
     if isinstance(source, pd.DataFrame):

@@ -210,15 +210,28 @@ def load_or_train_bpe(
     The cache key holds the settings and a hash of the texts, so other texts or sizes train
     a new tokenizer instead of reusing a stale one.
 
+    A cached file that cannot be read (e.g. truncated) is moved aside with a warning and the
+    tokenizer trained again (see :func:`tlnlp.cache.load_or_compute`).
+
     Arguments:
-        texts: the training documents.
+        texts: the training documents (a list; any iterable is read once into a list).
         vocab_size: size of the vocabulary.
         min_frequency: a pair must occur this often to be merged.
         name: a readable prefix for the cache file.
 
+    Raises:
+        TypeError: ``texts`` is one string (pass ``[text]``).
+        ValueError: ``texts`` is empty.
+
     Example:
         >>> tok = load_or_train_bpe(["a tiny corpus"] * 10, vocab_size=300)  # doctest: +SKIP
     """
+    if isinstance(texts, str):
+        raise TypeError("load_or_train_bpe() takes a list of documents; for one text, pass [text]")
+    if not isinstance(texts, Sequence):
+        texts = list(texts)  # a generator would be used up by the hash below and train on nothing
+    if not texts:
+        raise ValueError("load_or_train_bpe() got no texts: pass the training documents")
     digest = hashlib.sha256()
     for text in texts:
         digest.update(text.encode("utf-8"))
