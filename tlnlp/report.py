@@ -10,6 +10,7 @@ answer = 0.812
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -23,7 +24,22 @@ def glue(name: str, value: Any, fmt: str | None = None, display: bool = False) -
             value is the formatted string so prose and printout agree digit for digit.
         display: also show the value where the cell runs (myst-nb's ``display``).
     """
-    shown = format(value, fmt) if fmt is not None else value
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"glue(): name must be a non-empty string (the key prose cites), got {name!r}")
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # a 0-d tensor or numpy scalar
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        raise ValueError(
+            f"glue({name!r}): the value is NaN, so the prose would cite 'nan'; the computation that produced it "
+            "failed (a diverged run, an empty selection): fix it before gluing"
+        )
+    try:
+        shown = format(value, fmt) if fmt is not None else value
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"glue({name!r}): cannot format {value!r} ({type(value).__name__}) with fmt={fmt!r} ({err}); "
+            "fmt is a format spec such as '.3f' or '.1%' (no '%' prefix, numbers only)"
+        ) from None
     try:
         from myst_nb import glue as _myst_glue
     except ImportError:  # Colab / plain Python: nothing to glue into
