@@ -46,6 +46,11 @@ def summarize(df: pd.DataFrame, by: str | Sequence[str], value: str) -> pd.DataF
     missing = [c for c in [*by, value] if c not in df.columns]
     if missing:
         raise KeyError(f"summarize(): no column(s) {missing} in the DataFrame; it has {list(df.columns)}")
+    if not pd.api.types.is_numeric_dtype(df[value]):
+        raise TypeError(
+            f"summarize(): the value column {value!r} holds {df[value].dtype} values, not numbers; "
+            "did you swap by= and value=?"
+        )
     grouped = df.groupby(by, sort=True)[value]
     return grouped.agg(mean="mean", sd=lambda v: v.std(ddof=1), n="count").reset_index()
 
@@ -89,7 +94,7 @@ def describe(values: Sequence[float] | np.ndarray, digits: int = 3) -> str:
     """The results of several seeds as ``mean ± sd`` (sample sd, ddof=1).
 
     A single value has no spread and is written alone. NaN values are left out, as in
-    :func:`summarize`, with a warning that says how many (a failed run must not vanish unseen).
+    :func:`summarize`, with a warning that says how many.
 
     Arguments:
         values: one score per seed.
@@ -99,11 +104,15 @@ def describe(values: Sequence[float] | np.ndarray, digits: int = 3) -> str:
         >>> describe([0.80, 0.82, 0.84]), describe([0.5]), describe([0.8123, 0.8321], digits=2)
         ('0.820 ± 0.020', '0.500', '0.82 ± 0.01')
     """
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"describe() takes per-seed scores, got the string {values!r}")
     array = np.asarray(values, dtype=float).ravel()
     missing = int(np.isnan(array).sum())
-    if missing and missing < array.size:
+    if missing and missing < array.size:  # a failed run must not vanish unseen
         warnings.warn(f"describe(): {missing} of {array.size} values are NaN and left out", stacklevel=2)
     array = array[~np.isnan(array)]
+    if np.isinf(array).any():
+        raise ValueError(f"describe() got an infinite score ({array[np.isinf(array)][0]}): a run diverged; fix or drop it")
     if array.size == 0:
         raise ValueError("describe() got no values (or only NaN): select the runs first, e.g. with select()")
     if array.size == 1:
@@ -143,9 +152,13 @@ def run_over_seeds(
     """
     from tqdm.auto import tqdm
 
-    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if isinstance(seeds, (str, bytes)) or seeds is None or isinstance(seeds, (bool, float)):
+        raise TypeError(f"seeds must be an int n (seeds 0..n-1) or a list of ints, got {seeds!r}")
+    seeds = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else list(seeds)
     if not seeds:
-        raise ValueError("run_over_seeds() needs at least one seed")
+        raise ValueError("run_over_seeds() needs at least one seed (seeds=3, or seeds=[0, 1, 2])")
+    if "seed" in grid:
+        raise ValueError("run_over_seeds(): 'seed' is set by seeds=...; do not pass it as a grid argument")
     axes = {name: values for name, values in grid.items() if isinstance(values, list)}
     fixed = {name: value for name, value in grid.items() if name not in axes}
     empty = [name for name, values in axes.items() if not values]
@@ -162,9 +175,33 @@ def run_over_seeds(
                         f"{getattr(fn, '__name__', 'fn')} must return a dict of measurements, "
                         f"got {type(result).__name__}; e.g. return {{'accuracy': acc}}"
                     )
+                clash = sorted({"seed", *point} & set(result))
+                if clash:
+                    raise ValueError(
+                        f"{getattr(fn, '__name__', 'fn')} returned {clash}, which would overwrite the seed or grid "
+                        "column(s) of the same name; rename the measurement(s)"
+                    )
                 rows.append({"seed": seed, **point, **result})
                 bar.update()
     return pd.DataFrame(rows)
+
+
+def _scores(name: str, values: Any, caller: str) -> np.ndarray:
+    """Per-seed scores as a float array, or an error naming the first missing or infinite one."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{caller}: {name} must be a list of per-seed scores, got the string {values!r}")
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{caller}: {name} must be a list of per-seed scores (numbers), got {values!r}") from None
+    bad = np.flatnonzero(~np.isfinite(array.ravel()))
+    if bad.size:
+        raise ValueError(
+            f"{caller}: {name}[{bad[0]}] is {array.ravel()[bad[0]]} ({bad.size} of {array.size} scores are NaN, "
+            "missing or infinite): a run failed or diverged; fix it, or leave it out explicitly, "
+            "e.g. scores[np.isfinite(scores)]"
+        )
+    return array
 
 
 class Comparison(NamedTuple):
@@ -202,20 +239,14 @@ def margin_from_spread(a: Sequence[float], b: Sequence[float], k: float = 2.0) -
         >>> round(diff, 3), round(margin, 4)
         (0.11, 0.0258)
     """
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    a, b = _scores("a", a, "margin_from_spread()"), _scores("b", b, "margin_from_spread()")
     if a.ndim != 1 or b.ndim != 1 or len(a) < 2 or len(b) < 2:
         raise ValueError(
-            f"margin_from_spread() needs two 1-D samples of at least 2 seeds each, got shapes {a.shape} and {b.shape}"
+            f"margin_from_spread() needs two 1-D samples of at least 2 seeds each, got shapes {a.shape} and {b.shape}: "
+            "one seed has no spread to compare against; run more seeds"
         )
-    for name, sample in (("a", a), ("b", b)):
-        bad = np.flatnonzero(~np.isfinite(sample))
-        if bad.size:
-            raise ValueError(
-                f"margin_from_spread(): sample {name} holds {sample[bad[0]]} at index {bad[0]} (of {len(sample)}): "
-                "a run failed or diverged; fix or drop it before comparing"
-            )
-    if not (np.isfinite(k) and k > 0):
-        raise ValueError(f"k must be a finite number > 0 (standard errors; 2 is usual), got {k}")
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or not 0 < k < np.inf:
+        raise ValueError(f"k (standard errors the difference must exceed) must be a finite number > 0, e.g. 2, got {k!r}")
     diff = float(a.mean() - b.mean())
     margin = float(k * np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)))
     return Comparison(diff, margin)
@@ -296,6 +327,8 @@ def compare(
         >>> compare([0.80, 0.82], [0.81, 0.80], words={"within": "no measurable gain"}).word
         'no measurable gain'
     """
+    if words is not None and not isinstance(words, Mapping):
+        raise TypeError(f"compare(): words must be a dict outcome -> word, e.g. {{'better': 'beats'}}, got {words!r}")
     unknown = set(words or {}) - set(VERDICT_WORDS)
     if unknown:
         raise ValueError(f"compare(): unknown outcome(s) {sorted(unknown)} in words; the outcomes are {list(VERDICT_WORDS)}")

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 import torch
@@ -41,6 +42,10 @@ def decay_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
         >>> [(len(g["params"]), g["weight_decay"]) for g in groups]
         [(1, 0.1), (3, 0.0)]
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"decay_groups() takes a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not 0 <= weight_decay < math.inf:
+        raise ValueError(f"weight_decay must be a finite number >= 0 (e.g. 0.01 or 0.1), got {weight_decay!r}")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{type(model).__name__} has no trainable parameters to optimise (all are frozen)")
@@ -79,6 +84,10 @@ def cosine_with_warmup(
         >>> [round(lrs[s], 6) for s in (0, 99, 100, 1050, 2000)]
         [1e-05, 0.00099, 0.001, 0.00055, 0.0001]
     """
+    for name, value in (("warmup", warmup), ("decay_steps", decay_steps)):
+        if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__"):
+            raise ValueError(f"{name} must be an int (a number of optimizer steps), got {value!r}")
+    warmup, decay_steps = operator.index(warmup), operator.index(decay_steps)
     if warmup < 0 or warmup >= decay_steps:
         raise ValueError(f"need 0 <= warmup < decay_steps, got warmup={warmup}, decay_steps={decay_steps}")
     if not 0.0 <= min_lr_ratio <= 1.0:

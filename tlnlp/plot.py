@@ -33,7 +33,14 @@ def _new_axes(ax: "Axes | None") -> "Axes":
 
 
 def _frame(history: "History | pd.DataFrame") -> pd.DataFrame:
-    return history if isinstance(history, pd.DataFrame) else history.to_frame()
+    if isinstance(history, pd.DataFrame):
+        return history
+    if not callable(getattr(history, "to_frame", None)):
+        raise TypeError(
+            f"plot_history() draws tlnlp.train.History objects (what fit() returns) or their to_frame(), "
+            f"got {type(history).__name__}"
+        )
+    return history.to_frame()
 
 
 def plot_history(
@@ -71,6 +78,10 @@ def plot_history(
         runs = list(history_or_histories)
     else:
         runs = [history_or_histories]
+    if not runs:
+        raise ValueError("plot_history() got no histories; pass the History that fit() returned")
+    if isinstance(metrics, str):
+        metrics = [metrics]
     if labels is None:
         labels = [""] if len(runs) == 1 else [f"run {i + 1}" for i in range(len(runs))]
     if len(labels) != len(runs):
@@ -138,6 +149,8 @@ def plot_sample_efficiency(
     missing = [c for c in (x, y, hue) if c not in df.columns]
     if missing:
         raise KeyError(f"plot_sample_efficiency(): no column(s) {missing}; the DataFrame has {list(df.columns)}")
+    if df[y].notna().sum() == 0:
+        raise ValueError(f"plot_sample_efficiency(): no {y!r} value to draw ({len(df)} rows, all empty or NaN)")
     ax = _new_axes(ax)
     runs_per_point: set[int] = set()
     for i, (method, group) in enumerate(df.groupby(hue, sort=False)):
@@ -179,6 +192,10 @@ def smooth(values: Sequence[float] | np.ndarray | "torch.Tensor", window: int) -
         >>> smooth([1.0, 3.0, 2.0, 4.0], window=2).tolist()
         [2.0, 2.5, 3.0]
     """
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)):
+        raise TypeError(f"smooth(): window must be an int (steps to average), got {window!r}")
     v = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values, dtype=float)
+    if v.ndim != 1 or v.size == 0:
+        raise ValueError(f"smooth() takes a non-empty 1-D sequence of values, got shape {v.shape}")
     window = max(1, min(window, len(v)))
     return np.convolve(v, np.ones(window) / window, mode="valid")

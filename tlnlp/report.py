@@ -11,7 +11,6 @@ answer = 0.812
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 
@@ -25,14 +24,22 @@ def glue(name: str, value: Any, fmt: str | None = None, display: bool = False) -
             value is the formatted string so prose and printout agree digit for digit.
         display: also show the value where the cell runs (myst-nb's ``display``).
     """
-    if not isinstance(name, str) or not name.strip() or any(c in name for c in "`{} \n"):
-        raise ValueError(f"glue name must be a non-empty word without spaces, braces or backticks, got {name!r}")
-    if isinstance(value, float) and not math.isfinite(value):
-        warnings.warn(f"glue({name!r}): the value is {value}; the prose that cites it will say so", stacklevel=2)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"glue(): name must be a non-empty string (the key prose cites), got {name!r}")
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # a 0-d tensor or numpy scalar
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        raise ValueError(
+            f"glue({name!r}): the value is NaN, so the prose would cite 'nan'; the computation that produced it "
+            "failed (a diverged run, an empty selection): fix it before gluing"
+        )
     try:
         shown = format(value, fmt) if fmt is not None else value
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"glue({name!r}): cannot format {type(value).__name__} {value!r:.40} with fmt={fmt!r} ({err})") from None
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"glue({name!r}): cannot format {value!r} ({type(value).__name__}) with fmt={fmt!r} ({err}); "
+            "fmt is a format spec such as '.3f' or '.1%' (no '%' prefix, numbers only)"
+        ) from None
     try:
         from myst_nb import glue as _myst_glue
     except ImportError:  # Colab / plain Python: nothing to glue into

@@ -212,6 +212,8 @@ def nearest_neighbours(wv: WordVectors, words: Sequence[str], topn: int = 5) -> 
         >>> nearest_neighbours(wv, ["a", "zzz"], topn=1)
         {'a': ['b']}
     """
+    if isinstance(words, str):
+        raise TypeError(f"nearest_neighbours() takes a list of query words, got the string {words!r}; pass [{words!r}]")
     return {w: [n for n, _ in wv.most_similar(w, topn)] for w in words if w in wv}
 
 
@@ -230,6 +232,8 @@ def pca_2d(wv: WordVectors, words: Sequence[str]) -> np.ndarray:
         >>> pca_2d(wv, ["a", "b", "c"]).shape
         (3, 2)
     """
+    if isinstance(words, str):
+        raise TypeError(f"pca_2d() takes a list of words, got the string {words!r}")
     if len(words) < 2:
         raise ValueError("pca_2d() needs at least two words")
     x = wv.restrict(list(words)).vectors.astype(np.float64)

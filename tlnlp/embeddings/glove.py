@@ -68,8 +68,10 @@ class GloVeConfig:
         for name in ("dim", "window", "epochs", "batch_size", "min_count"):
             if getattr(self, name) < 1:
                 raise ValueError(f"GloVeConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.x_max <= 0 or self.lr <= 0 or self.alpha <= 0:
-            raise ValueError("GloVeConfig.x_max, lr and alpha must be > 0")
+        for name in ("x_max", "lr", "alpha"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0 < value < float("inf")):
+                raise ValueError(f"GloVeConfig.{name} must be a finite number > 0, got {value!r}")
 
     def key(self) -> dict:
         """The settings that change the result (for cache keys): everything but ``progress``."""

@@ -32,6 +32,11 @@ from .vectors import DimensionMismatchError, WordVectors
 OOVInit = Literal["random", "zero"]
 
 
+def _check_vocab(vocab: object) -> None:
+    if isinstance(vocab, str):
+        raise TypeError(f"vocab must be a list of words (row i of the layer is word i), got the string {vocab!r}")
+
+
 def embedding_coverage(vectors: WordVectors, vocab: Sequence[str]) -> float:
     """Share of the words of ``vocab`` that have a pretrained vector.
 
@@ -39,6 +44,7 @@ def embedding_coverage(vectors: WordVectors, vocab: Sequence[str]) -> float:
         >>> embedding_coverage(WordVectors(["a"], np.ones((1, 2))), ["a", "b"])
         0.5
     """
+    _check_vocab(vocab)
     if not len(vocab):
         raise EmptyVocabularyError("the vocabulary is empty")
     return sum(w in vectors for w in vocab) / len(vocab)
@@ -76,6 +82,7 @@ def init_embedding_(
         >>> emb.weight.tolist()
         [[5.0, 6.0], [0.0, 0.0]]
     """
+    _check_vocab(vocab)
     if not len(vocab):
         raise EmptyVocabularyError("the model vocabulary is empty; give at least one word")
     if oov not in ("random", "zero"):
@@ -132,6 +139,7 @@ def to_embedding_layer(
         >>> layer.weight.tolist(), layer.weight.requires_grad
         ([[0.0, 1.0], [1.0, 0.0]], True)
     """
+    _check_vocab(vocab)
     if not len(vocab):
         raise EmptyVocabularyError("the model vocabulary is empty; give at least one word")
     layer = nn.Embedding(len(vocab), vectors.dim, padding_idx=padding_idx)

@@ -45,6 +45,8 @@ class WordVectors:
     index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.words, str):
+            raise TypeError(f"WordVectors words must be a list of words, got the string {self.words!r}")
         vectors = np.asarray(self.vectors, dtype=np.float32)
         words = list(self.words)
         if vectors.ndim != 2:
@@ -55,6 +57,13 @@ class WordVectors:
             )
         if not words:
             raise ValueError("WordVectors needs at least one word")
+        finite = np.isfinite(vectors).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            raise ValueError(
+                f"the vector of {words[bad[0]]!r} (row {bad[0]}) holds NaN or inf, as do {bad.size} rows in all: "
+                "the training diverged (lower the learning rate) or the file is corrupt"
+            )
         index = {w: i for i, w in enumerate(words)}
         if len(index) != len(words):
             raise ValueError("WordVectors words must be unique")
@@ -96,11 +105,13 @@ class WordVectors:
             >>> [w for w, _ in wv.most_similar("a", topn=2)]
             ['b', 'c']
         """
+        if isinstance(topn, bool) or not isinstance(topn, (int, np.integer)) or topn < 0:
+            raise ValueError(f"topn must be an int >= 0, got {topn!r}")
         row = self.row(word)
         unit = self.unit_vectors()
         sims = unit @ unit[row]
         sims[row] = -np.inf
-        top = np.argsort(-sims)[:topn]
+        top = np.argsort(-sims)[: min(topn, len(self) - 1)]  # never the word itself
         return [(self.words[i], float(sims[i])) for i in top]
 
     def restrict(self, words: Sequence[str]) -> "WordVectors":

@@ -10,9 +10,10 @@ torch.Size([2, 4])
 """
 
 from .batching import RandomBlocks, SequentialBlocks, get_batch, iter_blocks, split_train_val
-from .metrics import estimate_loss, evaluate_loss, perplexity, strided_perplexity
+from .metrics import NonFiniteLossError, estimate_loss, evaluate_loss, perplexity, strided_perplexity
 
 __all__ = [
+    "NonFiniteLossError",
     "RandomBlocks",
     "SequentialBlocks",
     "estimate_loss",

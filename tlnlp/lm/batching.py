@@ -16,22 +16,32 @@ True
 
 from __future__ import annotations
 
-from typing import Iterator
+import operator
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor
 
 
-def _check_stream(data: Tensor, block_size: int, batch_size: int) -> None:
-    """A token stream is a 1-D integer tensor; sizes are positive ints (checked once, not per step)."""
+def _check_data(data: Any) -> None:
     if not isinstance(data, Tensor):
-        raise TypeError(f"data must be a 1-D torch tensor of token ids, got {type(data).__name__}: e.g. torch.tensor(ids)")
+        raise TypeError(
+            f"data must be a 1-D torch tensor of token ids, got {type(data).__name__}; "
+            "convert it with torch.as_tensor(ids, dtype=torch.long) or build it with a tokenizer's pack()"
+        )
     if data.dim() != 1:
-        raise ValueError(f"data must be a 1-D tensor of token ids, got shape {tuple(data.shape)}")
-    if data.dtype.is_floating_point or data.dtype.is_complex or data.dtype == torch.bool:
-        raise ValueError(f"data must hold integer token ids, got dtype {data.dtype}: convert with .long()")
-    for name, value in (("block_size", block_size), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"data must be a 1-D tensor of token ids, got shape {tuple(data.shape)}; flatten it with data.view(-1)")
+    if data.is_floating_point() or data.is_complex() or data.dtype == torch.bool:
+        raise TypeError(f"data must hold integer token ids, got dtype {data.dtype}; convert it with data.long()")
+
+
+def _check_sizes(**sizes: Any) -> None:
+    for name, value in sizes.items():
+        try:
+            ok = not isinstance(value, bool) and operator.index(value) >= 1
+        except TypeError:
+            ok = False
+        if not ok:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
 
 
@@ -48,6 +58,11 @@ def split_train_val(data: Tensor, train_fraction: float = 0.9) -> tuple[Tensor, 
     if not 0.0 < train_fraction < 1.0:
         raise ValueError(f"train_fraction must be strictly between 0 and 1, got {train_fraction}")
     n = int(train_fraction * len(data))
+    if n == 0 or n == len(data):
+        raise ValueError(
+            f"split_train_val(): {len(data)} tokens split at train_fraction={train_fraction} leave "
+            f"{n} for training and {len(data) - n} for validation; give more text or another fraction"
+        )
     return data[:n], data[n:]
 
 
@@ -76,7 +91,8 @@ def get_batch(
         >>> bool((y == x + 1).all())
         True
     """
-    _check_stream(data, block_size, batch_size)
+    _check_data(data)
+    _check_sizes(block_size=block_size, batch_size=batch_size)
     if len(data) <= block_size:
         raise ValueError(
             f"data has {len(data)} tokens, too few for a block of {block_size} plus its next token; "
@@ -100,10 +116,13 @@ def iter_blocks(data: Tensor, block_size: int, batch_size: int) -> Iterator[tupl
         >>> [tuple(x.shape) for x, _ in iter_blocks(torch.arange(11), block_size=3, batch_size=2)]
         [(2, 3), (1, 3)]
     """
-    _check_stream(data, block_size, batch_size)
+    _check_data(data)
+    _check_sizes(block_size=block_size, batch_size=batch_size)
     n_blocks = (len(data) - 1) // block_size
     if n_blocks == 0:
-        raise ValueError(f"data has {len(data)} tokens, fewer than one block of {block_size} + 1")
+        raise ValueError(
+            f"data has {len(data)} tokens, fewer than one block of {block_size} + 1; use a shorter block_size or more text"
+        )
     x_all = data[: n_blocks * block_size].view(n_blocks, block_size)
     y_all = data[1 : n_blocks * block_size + 1].view(n_blocks, block_size)
     for start in range(0, n_blocks, batch_size):
@@ -140,7 +159,8 @@ class RandomBlocks:
     def __init__(
         self, data: Tensor, block_size: int, batch_size: int, num_batches: int | None = None, seed: int = 0
     ) -> None:
-        _check_stream(data, block_size, batch_size)
+        _check_data(data)
+        _check_sizes(block_size=block_size, batch_size=batch_size)
         if len(data) <= block_size:  # fail here, not at the first step
             get_batch(data, block_size, batch_size)
         if num_batches is not None and num_batches < 1:
@@ -176,11 +196,14 @@ class SequentialBlocks:
     """
 
     def __init__(self, data: Tensor, block_size: int, batch_size: int = 32) -> None:
-        _check_stream(data, block_size, batch_size)
+        _check_data(data)
+        _check_sizes(block_size=block_size, batch_size=batch_size)
         self.data, self.block_size, self.batch_size = data, block_size, batch_size
         n_blocks = (len(data) - 1) // block_size
         if n_blocks == 0:
-            raise ValueError(f"data has {len(data)} tokens, fewer than one block of {block_size} + 1")
+            raise ValueError(
+                f"data has {len(data)} tokens, fewer than one block of {block_size} + 1; use a shorter block_size or more text"
+            )
         self._len = -(-n_blocks // batch_size)
 
     def __len__(self) -> int:

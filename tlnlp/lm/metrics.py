@@ -24,7 +24,11 @@ from torch import Tensor, nn
 
 from .batching import get_batch, iter_blocks
 
-__all__ = ["estimate_loss", "evaluate_loss", "perplexity", "strided_perplexity"]
+__all__ = ["NonFiniteLossError", "estimate_loss", "evaluate_loss", "perplexity", "strided_perplexity"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The model's loss is NaN: there is no loss or perplexity to report (the model diverged)."""
 
 
 def _model_loss(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
@@ -34,6 +38,15 @@ def _model_loss(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         raise TypeError(
             f"{type(model).__name__}(input_ids=..., labels=...) returned no loss: a language model measured by "
             "tlnlp.lm returns an object with .loss (tlnlp.models.Output) when it is given labels"
+        )
+    return loss
+
+
+def _finite_loss(loss: float, caller: str) -> float:
+    if math.isnan(loss):
+        raise NonFiniteLossError(
+            f"{caller}: the model's loss is NaN, so there is no loss or perplexity to report; the model has "
+            "diverged (lower the learning rate, clip gradients) or its weights hold NaN"
         )
     return loss
 
@@ -64,6 +77,8 @@ def estimate_loss(
         >>> round(estimate_loss(m, torch.randint(7, (100,)), 8, 4, 3), 0)
         2.0
     """
+    if isinstance(eval_iters, bool) or not isinstance(eval_iters, int) or eval_iters < 1:
+        raise ValueError(f"eval_iters must be an int >= 1 (random batches to average), got {eval_iters!r}")
     device = _device(model)
     was_training = model.training
     model.eval()
@@ -74,7 +89,7 @@ def estimate_loss(
         ]
     finally:
         model.train(was_training)
-    return sum(losses) / len(losses)
+    return _finite_loss(sum(losses) / len(losses), "estimate_loss()")
 
 
 @torch.no_grad()
@@ -105,7 +120,7 @@ def evaluate_loss(model: nn.Module, data: Tensor, block_size: int, batch_size: i
             count += y.numel()
     finally:
         model.train(was_training)
-    return total / count
+    return _finite_loss(total / count, "evaluate_loss()")
 
 
 def perplexity(model: nn.Module, data: Tensor, block_size: int, batch_size: int = 32) -> float:
@@ -117,7 +132,8 @@ def perplexity(model: nn.Module, data: Tensor, block_size: int, batch_size: int 
         >>> 5 < perplexity(m, torch.arange(50) % 7, 8) < 9  # untrained: about the vocabulary size
         True
     """
-    return math.exp(evaluate_loss(model, data, block_size, batch_size))
+    loss = evaluate_loss(model, data, block_size, batch_size)
+    return math.exp(loss) if loss < 709 else math.inf  # exp overflows a float beyond ~709.78
 
 
 @torch.no_grad()
@@ -152,6 +168,8 @@ def strided_perplexity(
     """
     if not 1 <= stride < context_length:
         raise ValueError(f"need 1 <= stride < context_length, got stride={stride}, context_length={context_length}")
+    if not isinstance(ids, Tensor):
+        raise TypeError(f"ids must be a 1-D torch tensor of token ids, got {type(ids).__name__}; use torch.as_tensor(ids)")
     if ids.dim() != 1 or len(ids) < 2:
         raise ValueError(f"ids must be a 1-D tensor of at least 2 token ids, got shape {tuple(ids.shape)}")
     if device is None:
@@ -168,4 +186,5 @@ def strided_perplexity(
         total += nll[-new:].sum().item()
         count += new
         scored_until = end
-    return math.exp(total / count)
+    loss = _finite_loss(total / count, "strided_perplexity()")
+    return math.exp(loss) if loss < 709 else math.inf

@@ -30,6 +30,7 @@ classifier is one of these.
 from __future__ import annotations
 
 import inspect
+import operator
 from typing import Any, Callable, Literal
 
 import torch
@@ -58,6 +59,11 @@ class PoolingError(ValueError):
 
 
 def _mask_or_ones(hidden: Tensor, attention_mask: Tensor | None) -> Tensor:
+    if hidden.shape[1] == 0:
+        raise PoolingError(
+            f"the hidden states have no tokens (shape {tuple(hidden.shape)}): every text needs at least one token; "
+            "drop empty texts"
+        )
     if attention_mask is None:
         return torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device)
     if attention_mask.shape != hidden.shape[:2]:
@@ -154,12 +160,23 @@ def body_width(body: nn.Module) -> int:
     config = getattr(body, "config", None)
     for owner, name in ((config, "hidden_size"), (config, "n_embd"), (body, "output_dim"), (body, "embedding_dim")):
         value = getattr(owner, name, None) if owner is not None else None
-        if isinstance(value, int):
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     raise PoolingError(
         f"Classifier cannot tell how wide the vectors of a {type(body).__name__} are (no config.hidden_size, "
         "config.n_embd, output_dim or embedding_dim): pass hidden_size=<its width>"
     )
+
+
+def _int_at_least(name: str, value: Any, low: int, hint: str) -> int:
+    """``value`` as an int >= ``low`` (numpy integers welcome; bools and floats refused)."""
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < low:
+        raise ValueError(f"{name} must be an int >= {low} {hint}, got {value!r}")
+    return number
 
 
 def _takes_mask(body: nn.Module) -> bool:
@@ -217,12 +234,13 @@ class Classifier(nn.Module):
         hidden_size: int | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 2:
-            raise ValueError(f"num_labels must be an int >= 2 (2 for a binary task), got {num_labels!r}")
+        num_labels = _int_at_least("num_labels", num_labels, 2, "(2 for a binary task)")
+        if hidden is not None:
+            hidden = _int_at_least("hidden", hidden, 1, "(the width of the head's hidden layer, or None)")
+        if hidden_size is not None:
+            hidden_size = _int_at_least("hidden_size", hidden_size, 1, "(the width of the body's vectors)")
         if pool not in POOLINGS:
             raise PoolingError(f"unknown pool {pool!r}; choose one of {', '.join(POOLINGS)}")
-        if hidden is not None and (isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1):
-            raise ValueError(f"hidden must be None (a linear head) or the width of a hidden layer, an int >= 1; got {hidden!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1) (a probability; 0.1 is usual), got {dropout}")
         if not isinstance(body, nn.Module):
@@ -242,6 +260,7 @@ class Classifier(nn.Module):
         self.body = body
         self.pool = pool
         self.num_labels = num_labels
+        self._in_features = in_features
         if hidden is None:
             self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, num_labels))
         else:
@@ -257,6 +276,12 @@ class Classifier(nn.Module):
 
     def features(self, input_ids: Tensor, attention_mask: Tensor | None = None, **body_kwargs: Any) -> Tensor:
         """The pooled vector of each text, ``(batch, width)`` (``3 * width`` for ``"concat"``)."""
+        if not isinstance(input_ids, Tensor) or input_ids.dim() != 2:
+            shape = tuple(input_ids.shape) if isinstance(input_ids, Tensor) else type(input_ids).__name__
+            raise PoolingError(
+                f"input_ids must be a (batch, time) tensor of token ids, got {shape}; "
+                "for one text use input_ids.unsqueeze(0), for lists use a PadCollator batch"
+            )
         _check_ids(input_ids, self._vocab_rows, type(self.body).__name__)
         if callable(getattr(self.body, "forward_features", None)):
             out = self.body.forward_features(input_ids, attention_mask=attention_mask, **body_kwargs)
@@ -294,47 +319,65 @@ class Classifier(nn.Module):
             labels: ``(batch,)`` class indices.
             body_kwargs: passed to the body (e.g. ``token_type_ids``).
         """
-        logits = self.head(self.features(input_ids, attention_mask, **body_kwargs))
-        if labels is not None:
-            _check_labels(labels, self.num_labels, len(logits))
-        loss = None if labels is None else nn.functional.cross_entropy(logits, labels)
+        features = self.features(input_ids, attention_mask, **body_kwargs)
+        expected = self._in_features
+        if features.shape[-1] != expected:
+            raise PoolingError(
+                f"the {type(self.body).__name__} returns vectors of width "
+                f"{features.shape[-1] // 3 if self.pool == 'concat' else features.shape[-1]}, but the head was built "
+                f"for {expected // 3 if self.pool == 'concat' else expected}: pass hidden_size=<the body's real width>"
+            )
+        logits = self.head(features)
+        if labels is None:
+            return Output(logits=logits)
+        try:
+            loss = nn.functional.cross_entropy(logits, labels)
+        except (IndexError, RuntimeError, TypeError, ValueError) as err:
+            raise ValueError(_bad_labels(labels, logits, self.num_labels, err)) from err
         return Output(logits=logits, loss=loss)
 
     def extra_repr(self) -> str:
         return f"pool={self.pool!r}, num_labels={self.num_labels}"
 
 
+def _bad_labels(labels: Any, logits: Tensor, num_labels: int, err: Exception) -> str:
+    """Why cross-entropy refused ``labels`` (only computed after it failed: no cost on the good path)."""
+    fix = f"labels must be a (batch,) long tensor of class indices 0..{num_labels - 1}"
+    if not isinstance(labels, Tensor):
+        return f"{fix}, got {type(labels).__name__}; pass torch.tensor(labels)"
+    if labels.is_floating_point() or labels.dtype == torch.bool:
+        return f"{fix}, got dtype {labels.dtype}; convert with labels.long()"
+    if labels.shape != logits.shape[:1]:
+        return f"{fix}, got shape {tuple(labels.shape)} for a batch of {logits.shape[0]} texts; give one label per text"
+    bad = labels[(labels < 0) | (labels >= num_labels)]
+    if bad.numel():
+        return (
+            f"{fix}, got label {int(bad[0])}: the classifier has num_labels={num_labels}; "
+            "build it with num_labels = the number of classes, or map the labels to 0..num_labels-1"
+        )
+    return f"{fix} ({err})"
+
+
 def _embedding_rows(body: nn.Module) -> int | None:
     """How many token ids the body's input embedding has rows for (None if it cannot be told)."""
     get = getattr(body, "get_input_embeddings", None)
-    embedding = get() if callable(get) else None
+    try:
+        embedding = get() if callable(get) else None
+    except NotImplementedError:
+        embedding = None
     if not isinstance(embedding, nn.Embedding):
         embedding = next((m for m in body.modules() if isinstance(m, nn.Embedding)), None)
     return None if embedding is None else embedding.num_embeddings
 
 
 def _check_ids(input_ids: Tensor, rows: int | None, body: str) -> None:
-    """Name a bad batch here, instead of an IndexError (or a CUDA device assert) inside the embedding."""
-    if not isinstance(input_ids, Tensor) or input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
-        kind = input_ids.dtype if isinstance(input_ids, Tensor) else type(input_ids).__name__
-        raise TypeError(f"input_ids must be an integer tensor of token ids, got {kind}")
-    if rows is not None and input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= rows):
-        bad = int(input_ids.max()) if input_ids.max() >= rows else int(input_ids.min())
-        raise ValueError(
-            f"input_ids holds token id {bad}, but the {body}'s embedding has {rows} rows (ids 0..{rows - 1}): "
-            "tokenize with the tokenizer that belongs to this body"
-        )
-
-
-def _check_labels(labels: Tensor, num_labels: int, batch: int) -> None:
-    if labels.dtype.is_floating_point or labels.dim() != 1 or len(labels) != batch:
-        raise ValueError(
-            f"labels must be a ({batch},) integer tensor of class ids, got shape {tuple(labels.shape)} and {labels.dtype}"
-        )
-    real = labels[labels != -100]  # cross-entropy's ignore_index
-    if real.numel() and (real.min() < 0 or real.max() >= num_labels):
-        bad = int(real.max()) if real.max() >= num_labels else int(real.min())
-        raise ValueError(
-            f"label {bad} is outside 0..{num_labels - 1}: the Classifier was built with num_labels={num_labels}; "
-            "build it with as many labels as the data has"
-        )
+    """Name a bad batch here, not as an IndexError (or a CUDA device assert) inside the embedding."""
+    if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
+        raise TypeError(f"input_ids must be an integer tensor of token ids, got {input_ids.dtype}")
+    if rows is not None and input_ids.numel():
+        low, high = int(input_ids.min()), int(input_ids.max())  # one pass each: cheap next to the body
+        if low < 0 or high >= rows:
+            raise ValueError(
+                f"input_ids holds token id {high if high >= rows else low}, but the {body}'s embedding has {rows} rows "
+                f"(ids 0..{rows - 1}): tokenize with the tokenizer that belongs to this body"
+            )

@@ -15,6 +15,7 @@ lengths. Three habits make fine-tuning on a CPU several times faster:
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -22,24 +23,41 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from .protocol import short_repr, check_encodable, check_texts
+
 __all__ = ["TokenizedDataset", "tokenize", "LengthBucketSampler", "PadCollator", "make_loader"]
 
 
-def _integer_labels(labels: Sequence[Any]) -> list[int]:
-    """Labels as ints; a float such as 0.5 or NaN would be truncated silently by ``int()``."""
-    if isinstance(labels, (str, bytes)):
-        raise TypeError(f"labels must be a sequence of integer class ids, got a string {labels[:20]!r}")
-    out = []
-    for i, y in enumerate(labels):
-        value = y.item() if hasattr(y, "item") else y  # numpy and torch scalars
-        integral = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-        if isinstance(value, bool) or not integral:
+def _positive_int(name: str, value: Any) -> int:
+    """``value`` as an int >= 1 (numpy integers welcome), or a ``TypeError``/``ValueError`` naming it."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int >= 1, got {value!r}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int >= 1, got {short_repr(value)} ({type(value).__name__})") from None
+    if number < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {number}")
+    return number
+
+
+def _label(i: int, value: Any) -> int:
+    """One class label as an int >= 0: ints, numpy ints and whole floats (1.0 from pandas) pass."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"label {i} is {value!r} (a bool), not a class index; labels are ints 0..num_labels-1: convert with int()")
+    try:
+        label = operator.index(value)
+    except TypeError:
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            label = int(value)
+        else:
             raise ValueError(
-                f"label {i} is {y!r}: labels must be integer class ids 0..num_labels-1 "
-                "(map names to ids first, e.g. with tlnlp.data.labelled_texts)"
-            )
-        out.append(int(value))
-    return out
+                f"label {i} is {short_repr(value)} ({type(value).__name__}), not a class index; labels are ints "
+                "0..num_labels-1: map names to ids first (e.g. {'neg': 0, 'pos': 1}) and drop rows without a label"
+            ) from None
+    if label < 0:
+        raise ValueError(f"label {i} is {label}; labels are class indices 0..num_labels-1")
+    return label
 
 
 @dataclass
@@ -58,17 +76,30 @@ class TokenizedDataset(Dataset):
     labels: Sequence[int] | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.input_ids, (str, bytes)) or not hasattr(self.input_ids, "__len__"):
+            raise TypeError(f"input_ids must be a list of token-id lists, got {short_repr(self.input_ids)}")
         if self.labels is not None:
-            self.labels = _integer_labels(self.labels)
+            if isinstance(self.labels, (str, bytes)):
+                raise TypeError(f"labels must be a list of ints, one per text, got the string {short_repr(self.labels)}")
+            self.labels = [_label(i, y) for i, y in enumerate(self.labels)]
             if len(self.labels) != len(self.input_ids):
-                raise ValueError(f"{len(self.input_ids)} token sequences but {len(self.labels)} labels")
-        empty = [i for i, ids in enumerate(self.input_ids) if len(ids) == 0]
+                raise ValueError(
+                    f"{len(self.input_ids)} token sequences but {len(self.labels)} labels; give one label per text"
+                )
+        lengths = []
+        for i, ids in enumerate(self.input_ids):
+            if isinstance(ids, (str, bytes)) or not hasattr(ids, "__len__"):
+                raise TypeError(
+                    f"input_ids[{i}] is {short_repr(ids)}, not a list of token ids; tokenise the texts with tokenize()"
+                )
+            lengths.append(len(ids))
+        empty = [i for i, n in enumerate(lengths) if n == 0]
         if empty:  # an all-padding row: mean pooling over it divides by zero
             raise ValueError(
                 f"{len(empty)} token sequences are empty (first at index {empty[:5]}): every text needs at "
                 "least one token; drop those texts, or encode unknown words as the unknown id (unknown='map')"
             )
-        self.lengths = np.array([len(ids) for ids in self.input_ids], dtype=np.int64)
+        self.lengths = np.array(lengths, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -107,31 +138,35 @@ def tokenize(tokenizer: Any, texts: Sequence[str], labels: Sequence[int] | None 
         >>> tokenize(load_encoder().tokenizer, ["a fine film"]).input_ids  # doctest: +SKIP
         [[101, 1037, 2986, 2143, 102]]
     """
-    if isinstance(texts, str):
-        raise TypeError("tokenize() takes a list of texts, got a single string; pass [text] instead")
-    texts = list(texts)
+    texts = check_texts(texts, "tokenize()")
     if not texts:
-        raise ValueError("tokenize() got no texts: pass a non-empty list of strings")
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"text {i} is {type(text).__name__} ({text!r:.40}), not a string: drop or fill missing texts first")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as err:  # a lone surrogate, e.g. from reading bytes with errors="surrogateescape"
-            raise ValueError(
-                f"text {i} ({text!r:.40}) holds a character that is not valid Unicode ({err.reason} at position {err.start}): "
-                "read the file as UTF-8 with errors='replace', or fix its encoding"
-            ) from None
+        raise ValueError("tokenize() got no texts (an empty list); check the data split or the filter before it")
+    max_length = _positive_int("max_length", max_length)
+    specials = getattr(tokenizer, "num_special_tokens_to_add", None)
+    reserved = specials() if callable(specials) else 0
+    if max_length <= reserved:
+        raise ValueError(
+            f"max_length={max_length} leaves no room for text: the tokenizer adds {reserved} special tokens; "
+            f"use max_length > {reserved} (e.g. 128)"
+        )
     limit = getattr(tokenizer, "model_max_length", None)
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
-        raise ValueError(f"max_length must be an int >= 2 (room for the special tokens), got {max_length!r}")
-    if isinstance(limit, int) and limit < 100_000 and max_length > limit:  # HF uses ~1e30 for "no limit"
+    if isinstance(limit, int) and limit < 100_000 and max_length > limit:  # HF says ~1e30 for "no limit"
         raise ValueError(
             f"max_length={max_length} is longer than the tokenizer's model_max_length={limit} (the model's "
             f"positions): pass max_length <= {limit}"
         )
-    encoded = tokenizer(texts, truncation=True, max_length=max_length)
-    return TokenizedDataset(list(encoded["input_ids"]), None if labels is None else list(labels))
+    if labels is not None:
+        if isinstance(labels, (str, bytes)):
+            raise TypeError(f"labels must be a list of ints, one per text, got the string {short_repr(labels)}")
+        labels = list(labels)
+    if labels is not None and len(labels) != len(texts):
+        raise ValueError(f"tokenize() got {len(texts)} texts but {len(labels)} labels; give one label per text")
+    try:
+        encoded = tokenizer(texts, truncation=True, max_length=max_length)
+    except (TypeError, ValueError):
+        check_encodable(texts, "tokenize()")  # name the text the tokenizer choked on, if it is one
+        raise
+    return TokenizedDataset(list(encoded["input_ids"]), labels)
 
 
 class LengthBucketSampler(Sampler[list[int]]):
@@ -170,10 +205,12 @@ class LengthBucketSampler(Sampler[list[int]]):
         drop_last: bool = False,
     ) -> None:
         self.lengths = np.asarray(lengths, dtype=np.int64)
-        if self.lengths.ndim != 1 or self.lengths.size == 0:
-            raise ValueError(f"lengths must be a non-empty 1-d sequence, got shape {self.lengths.shape}")
-        if batch_size < 1 or bucket_batches < 1:
-            raise ValueError(f"batch_size and bucket_batches must be >= 1, got {batch_size} and {bucket_batches}")
+        if self.lengths.ndim != 1:
+            raise ValueError(f"lengths must be a 1-d sequence (one length per example), got shape {self.lengths.shape}")
+        if self.lengths.size == 0:
+            raise ValueError("no examples to batch (the dataset is empty); tokenize at least one text")
+        batch_size = _positive_int("batch_size", batch_size)
+        bucket_batches = _positive_int("bucket_batches", bucket_batches)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.bucket_batches = bucket_batches
@@ -232,7 +269,15 @@ class PadCollator:
     """
 
     def __init__(self, pad_token_id: int = 0) -> None:
-        self.pad_token_id = int(pad_token_id)
+        if pad_token_id is None:
+            raise ValueError(
+                "pad_token_id is None: this tokenizer has no padding token (GPT-2's has none); pass "
+                "pad_token_id=tokenizer.eos_token_id (any id works: padded positions are masked out)"
+            )
+        try:
+            self.pad_token_id = operator.index(pad_token_id)
+        except TypeError:
+            raise TypeError(f"pad_token_id must be an int token id, got {short_repr(pad_token_id)}") from None
 
     def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         if not items:

@@ -16,13 +16,14 @@ Introduced in chapter 4.
 from __future__ import annotations
 
 import hashlib
+import operator
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 
 from ..cache import load_or_compute
-from .protocol import UNKNOWN_POLICIES, UnknownPolicy
+from .protocol import UNKNOWN_POLICIES, UnknownPolicy, check_encodable, check_texts, short_repr
 
 __all__ = ["END_OF_TEXT", "BPETokenizer", "CharTokenizer", "UnknownCharacterError", "load_or_train_bpe"]
 
@@ -38,6 +39,29 @@ class UnknownCharacterError(KeyError, ValueError):
 
     def __str__(self) -> str:  # KeyError would print the message in quotes
         return str(self.args[0]) if self.args else ""
+
+
+def _ids_in_range(ids: Iterable[int], vocab_size: int, owner: str) -> list[int]:
+    """``ids`` as ints, or a ``ValueError`` naming the first one outside ``range(vocab_size)``."""
+    try:
+        ids = [operator.index(i) for i in ids]
+    except TypeError:
+        raise TypeError(f"{owner}.decode() takes integer token ids, got {short_repr(ids)}") from None
+    bad = next((i for i in ids if not 0 <= i < vocab_size), None)
+    if bad is not None:
+        raise ValueError(
+            f"{owner}.decode(): id {bad} is outside the vocabulary range(0, {vocab_size}); "
+            "decode ids made by this very tokenizer (a model with a larger output layer can sample ids beyond it)"
+        )
+    return ids
+
+
+def _check_text(text: Any, owner: str) -> None:
+    if not isinstance(text, str):
+        raise TypeError(
+            f"{owner}.encode() takes one string, got {short_repr(text)} ({type(text).__name__})"
+            + ("; for several texts use pack() or a loop" if isinstance(text, (list, tuple)) else "")
+        )
 
 
 class CharTokenizer:
@@ -58,6 +82,10 @@ class CharTokenizer:
     """
 
     def __init__(self, chars: str, unknown: UnknownPolicy = "error") -> None:
+        if not isinstance(chars, str):
+            raise TypeError(f"CharTokenizer takes its characters as one string, got {short_repr(chars)}")
+        if not chars:
+            raise ValueError("CharTokenizer got no characters: build it from non-empty text, CharTokenizer.from_text(text)")
         if len(set(chars)) != len(chars):
             raise ValueError("CharTokenizer needs distinct characters; build it with CharTokenizer.from_text(text)")
         if unknown not in UNKNOWN_POLICIES:
@@ -74,6 +102,11 @@ class CharTokenizer:
     @classmethod
     def from_text(cls, text: str, unknown: UnknownPolicy = "error") -> "CharTokenizer":
         """The tokenizer whose vocabulary is every character of ``text``."""
+        if not isinstance(text, str):
+            raise TypeError(
+                f"CharTokenizer.from_text() takes one string, got {type(text).__name__}; "
+                "for several texts pass ''.join(texts)"
+            )
         return cls("".join(sorted(set(text))), unknown=unknown)
 
     @property
@@ -83,6 +116,7 @@ class CharTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Character ids of ``text``; an unseen character is handled as ``unknown`` says."""
+        _check_text(text, "CharTokenizer")
         if self.unknown == "drop":
             return [self._id[c] for c in text if c in self._id]
         try:
@@ -95,7 +129,7 @@ class CharTokenizer:
 
     def decode(self, ids: Iterable[int]) -> str:
         """The text of a sequence of ids."""
-        return "".join(self.chars[int(i)] for i in ids)
+        return "".join(self.chars[i] for i in _ids_in_range(ids, self.vocab_size, "CharTokenizer"))
 
     def pack(self, texts: Sequence[str]) -> torch.Tensor:
         """All ``texts`` end to end as one 1-D ``LongTensor`` (there is no end-of-text character).
@@ -104,8 +138,7 @@ class CharTokenizer:
             >>> CharTokenizer.from_text("ab").pack(["ab", "ba"]).tolist()
             [0, 1, 1, 0]
         """
-        if isinstance(texts, str):
-            raise TypeError("pack() takes a list of texts; for one text, pass [text]")
+        texts = check_texts(texts, "CharTokenizer.pack()")
         return torch.tensor([i for text in texts for i in self.encode(text)], dtype=torch.long)
 
 
@@ -136,8 +169,14 @@ class BPETokenizer:
         """
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+        try:
+            vocab_size = operator.index(vocab_size)
+        except TypeError:
+            raise TypeError(f"vocab_size must be an int, got {short_repr(vocab_size)}") from None
         if vocab_size <= 257:
             raise ValueError(f"vocab_size must exceed 257 (256 bytes + {END_OF_TEXT}), got {vocab_size}")
+        if isinstance(texts, (str, bytes)):
+            raise TypeError("BPETokenizer.train() takes a list of documents, got a single string; pass [text]")
         tokenizer = Tokenizer(models.BPE())
         tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tokenizer.decoder = decoders.ByteLevel()
@@ -148,7 +187,22 @@ class BPETokenizer:
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
             show_progress=False,
         )
-        tokenizer.train_from_iterator(texts, trainer=trainer)
+        seen = [0]
+
+        def checked() -> Iterator[str]:  # checks each text as the trainer reads it: no copy of the corpus
+            for i, text in enumerate(texts):
+                if not isinstance(text, str):
+                    raise TypeError(
+                        f"BPETokenizer.train(): text {i} is {short_repr(text)} ({type(text).__name__}), not a "
+                        "string; drop or fill missing texts first"
+                    )
+                check_encodable([text], f"BPETokenizer.train() (text {i})")
+                seen[0] += 1
+                yield text
+
+        tokenizer.train_from_iterator(checked(), trainer=trainer)
+        if seen[0] == 0:
+            raise ValueError("BPETokenizer.train() got no texts; give it the training documents")
         return cls(tokenizer)
 
     @classmethod
@@ -156,7 +210,14 @@ class BPETokenizer:
         """Read a tokenizer written by :meth:`save`."""
         from tokenizers import Tokenizer
 
-        return cls(Tokenizer.from_file(str(path)))
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no tokenizer file at {path}; write one with BPETokenizer.save(path) first")
+        try:
+            return cls(Tokenizer.from_file(str(path)))
+        except Exception as err:  # the tokenizers library raises a bare Exception
+            raise ValueError(
+                f"{path} is not a tokenizer file written by BPETokenizer.save() ({err}); delete it and train again"
+            ) from None
 
     def save(self, path: str | Path) -> None:
         """Write the tokenizer as one JSON file."""
@@ -174,11 +235,16 @@ class BPETokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text``."""
-        return self.tokenizer.encode(text).ids
+        _check_text(text, "BPETokenizer")
+        try:
+            return self.tokenizer.encode(text).ids
+        except TypeError:
+            check_encodable([text], "BPETokenizer.encode()")
+            raise
 
     def decode(self, ids: Iterable[int]) -> str:
         """The text of a sequence of ids (the special token is dropped)."""
-        return self.tokenizer.decode([int(i) for i in ids])
+        return self.tokenizer.decode(_ids_in_range(ids, self.vocab_size, "BPETokenizer"))
 
     def pack(self, texts: Sequence[str]) -> torch.Tensor:
         """Encode documents into one 1-D token tensor, each followed by :data:`END_OF_TEXT`.
@@ -192,11 +258,15 @@ class BPETokenizer:
             >>> (ids == tok.eot_id).sum().item()
             2
         """
-        if isinstance(texts, str):
-            raise TypeError("pack() takes a list of documents; for one text, pass [text]")
+        texts = check_texts(texts, "BPETokenizer.pack()")
         eot = self.eot_id
         ids: list[int] = []
-        for enc in self.tokenizer.encode_batch(list(texts)):
+        try:
+            encoded = self.tokenizer.encode_batch(texts)
+        except TypeError:
+            check_encodable(texts, "BPETokenizer.pack()")
+            raise
+        for enc in encoded:
             ids.extend(enc.ids)
             ids.append(eot)
         return torch.tensor(ids, dtype=torch.long)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .protocol import UNKNOWN_POLICIES, UnknownPolicy
+from .protocol import UNKNOWN_POLICIES, UnknownPolicy, short_repr
 
 __all__ = ["Vocab", "EncodedCorpus", "EmptyVocabularyError", "build_vocab", "PAD", "UNK", "EOS"]
 
@@ -62,7 +62,18 @@ def _check_tokens(text: object) -> None:
             "a Vocab encodes lists of words, not strings; tokenise first, e.g. tlnlp.text.simple_tokenize(text)"
         )
     if text is None or not hasattr(text, "__iter__"):
-        raise TypeError(f"a Vocab encodes lists of words, got {type(text).__name__}: drop or fill missing texts first")
+        raise TypeError(
+            f"a Vocab encodes lists of words, got {short_repr(text)} ({type(text).__name__}); drop missing texts "
+            "and tokenise each one, e.g. tlnlp.text.simple_tokenize(text)"
+        )
+
+
+def _check_sentences(sentences: object, caller: str) -> None:
+    if isinstance(sentences, str) or (isinstance(sentences, (list, tuple)) and sentences and isinstance(sentences[0], str)):
+        raise TypeError(
+            f"{caller} takes a list of tokenised sentences (lists of words), got {short_repr(sentences)}; "
+            "wrap one sentence in a list: [simple_tokenize(text)]"
+        )
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,9 @@ class Vocab:
     index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        for name in ("words", "specials"):
+            if isinstance(getattr(self, name), str):
+                raise TypeError(f"Vocab {name} must be a sequence of strings, got the string {getattr(self, name)!r}")
         words, specials = tuple(self.words), tuple(self.specials)
         object.__setattr__(self, "words", words)
         object.__setattr__(self, "specials", specials)
@@ -206,7 +220,14 @@ class Vocab:
             >>> build_vocab([["a", "b", "b"]], min_count=1).decode([0, 1])
             ['b', 'a']
         """
-        return [self.words[int(i)] for i in ids]
+        words, n = self.words, len(self.words)
+        out = []
+        for i in ids:
+            i = int(i)
+            if not 0 <= i < n:
+                raise ValueError(f"id {i} is outside the vocabulary range(0, {n}); decode ids made by this Vocab")
+            out.append(words[i])
+        return out
 
     def pack(self, texts: Iterable[Sequence[str]]) -> Tensor:
         """All texts as one 1-D ``long`` tensor, each followed by ``<eos>`` if the vocabulary has one.
@@ -236,6 +257,7 @@ class Vocab:
             >>> c.ids.tolist(), c.sentence_ids.tolist()
             ([0, 1, 0], [0, 1, 1])
         """
+        _check_sentences(sentences, "encode_corpus()")
         ids: list[int] = []
         sent: list[int] = []
         for s, sentence in enumerate(sentences):
@@ -251,6 +273,7 @@ class Vocab:
             >>> build_vocab([["a", "b"]], min_count=1).unknown_rate([["a", "c"]])
             0.5
         """
+        _check_sentences(sentences, "unknown_rate()")
         tokens = [w for sentence in sentences for w in sentence]
         if not tokens:
             raise ValueError("unknown_rate() got no tokens")
@@ -269,6 +292,8 @@ class Vocab:
             >>> build_vocab([["a", "a", "b"]], min_count=1).extend(["c", "a"]).words
             ('a', 'b', 'c')
         """
+        if isinstance(words, str):
+            raise TypeError(f"extend() takes a list of words, got the string {words!r}; pass [{words!r}]")
         words = list(words)
         given = [0] * len(words) if counts is None else list(counts)
         if len(given) != len(words):
@@ -311,18 +336,25 @@ def build_vocab(
         >>> build_vocab([["x", "y", "y", "z"]], min_count=1, max_size=2).words
         ('y', 'x')
     """
-    if unknown not in UNKNOWN_POLICIES:  # checked before counting, so a typo is not reported as an empty vocabulary
+    if unknown not in UNKNOWN_POLICIES:  # before counting, so a typo is not reported as an empty vocabulary
         raise ValueError(f"unknown={unknown!r}; choose one of {', '.join(UNKNOWN_POLICIES)}")
-    if isinstance(sentences, (str, bytes)):
-        raise TypeError("build_vocab() takes a list of tokenised sentences (lists of words), got a single string")
-    if min_count < 1:
-        raise ValueError(f"min_count must be >= 1, got {min_count}")
-    if max_size is not None and max_size < 1:
-        raise ValueError(f"max_size must be a positive int or None, got {max_size}")
+    if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
+        raise ValueError(f"min_count must be an int >= 1, got {min_count!r}")
+    if max_size is not None and (not isinstance(max_size, (int, np.integer)) or max_size < 1):
+        raise ValueError(f"max_size must be a positive int or None, got {max_size!r}")
+    if isinstance(specials, str):
+        raise TypeError(f"specials must be a sequence of tokens, got the string {specials!r}; pass ({specials!r},)")
+    _check_sentences(sentences, "build_vocab()")
     counter: Counter[str] = Counter()
     for sentence in sentences:
         _check_tokens(sentence)
         counter.update(sentence)
+    odd = [w for w in counter if not isinstance(w, str)]  # once per distinct word, not per token
+    if odd:
+        raise TypeError(
+            f"build_vocab(): the word {short_repr(odd[0])} ({type(odd[0]).__name__}) is not a string; "
+            "tokenise texts into lists of strings, e.g. with simple_tokenize"
+        )
     specials = tuple(specials)
     for token in specials:
         counter.pop(token, None)

@@ -26,4 +26,11 @@ def simple_tokenize(text: str, lowercase: bool = True) -> list[str]:
         >>> simple_tokenize("It's a 10/10 film -- Great!")
         ["it's", 'a', '10', '10', 'film', 'great']
     """
+    if not isinstance(text, str):
+        raise TypeError(
+            f"simple_tokenize() takes one string, got {type(text).__name__}"
+            + ("; tokenise each text: [simple_tokenize(t) for t in texts]" if isinstance(text, (list, tuple)) else "")
+            + ("; decode bytes first: data.decode('utf-8')" if isinstance(text, bytes) else "")
+            + ("; drop or fill missing texts first" if text is None or isinstance(text, float) else "")
+        )
     return _TOKEN.findall(text.lower() if lowercase else text)

@@ -73,6 +73,9 @@ def _set_requires_grad(model: nn.Module, names: str | Iterable[str] | None, flag
         chosen = [name for name, _ in named]
     else:
         patterns = list(names)
+        odd = [p for p in patterns if not isinstance(p, str)]
+        if odd:
+            raise TypeError(f"{caller}(): names must be strings (module prefixes or globs), got {odd[0]!r}")
         chosen_set: set[str] = set()
         for pattern in patterns:
             hits = {name for name, _ in named if _matches(name, pattern)}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Protocol, Sequence
 
+import numpy as np
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
@@ -107,8 +108,9 @@ def slanted_triangular(
         >>> round(rates[0], 4), round(max(rates), 4), rates.index(max(rates))
         (0.01, 0.32, 10)
     """
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 2:
+    if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps < 2:
         raise ValueError(f"total_steps must be an int >= 2, got {total_steps!r}")
+    total_steps = int(total_steps)
     if not 0 < cut_frac < 1:
         raise ValueError(f"cut_frac must lie strictly between 0 and 1, got {cut_frac}")
     if not ratio >= 1:

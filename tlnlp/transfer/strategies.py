@@ -32,6 +32,8 @@ Introduced in chapter 6; chapter 3 uses ``"gradual"`` for ULMFiT.
 
 from __future__ import annotations
 
+import math
+import operator
 import re
 from typing import Any, NamedTuple, Sequence
 
@@ -216,13 +218,25 @@ def configure(
         >>> sorted({name.split(".")[3] for name, p in model.named_parameters() if p.requires_grad and "layer" in name})
         ['2']
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"configure() takes the model (a torch.nn.Module with a 'head'), got {type(model).__name__}"
+            + ("; pass encoder.model wrapped in a Classifier" if hasattr(model, "model") else "")
+        )
     name, top_k = _parse_strategy(strategy, top_k)
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 2:
-        raise ValueError(f"total_steps must be an int >= 2, got {total_steps!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
+    steps = _index_or_none(total_steps)  # numpy ints welcome; floats and bools are not
+    if steps is None or steps < 2:
+        raise ValueError(f"total_steps must be an int >= 2 (the optimizer steps of the whole run), got {total_steps!r}")
+    total_steps = steps
+    lr = _positive_finite("lr", lr, "the peak learning rate, e.g. 1e-3")
+    if factor is not None:
+        factor = _positive_finite("factor", factor, "2.6 in ULMFiT; 1 for one rate everywhere")
+    if top_k is not None and _index_or_none(top_k) is None:
+        raise ValueError(f"top_k must be an int (layers that train), got {top_k!r}")
+    if isinstance(lora_targets, str):
+        raise TypeError(f"lora_targets must be a sequence of layer names, got the string {lora_targets!r}; pass ({lora_targets!r},)")
     factor = (2.6 if name == "gradual" else 1.0) if factor is None else factor
 
     if name == "lora":
@@ -243,6 +257,11 @@ def configure(
     elif name == "top-k":
         k = 2 if top_k is None else top_k
         layers = [g for g in groups if g.name.startswith("layer.")]
+        if not layers:
+            raise ValueError(
+                f"strategy 'top-k' needs a body with a stack of layers, but {type(model).__name__}'s body has none "
+                f"(groups: {[g.name for g in groups]}); use 'probe', 'full' or 'gradual'"
+            )
         if not 1 <= k <= len(layers):
             raise ValueError(
                 f"strategy 'top-k' with top_k={k}, but the body has {len(layers)} layers "
@@ -268,6 +287,26 @@ def configure(
     if unfreezer is not None:
         scheduler = unfreezer if scheduler is None else StepTogether(scheduler, unfreezer)
     return TransferSetup(model, optimizer, scheduler)
+
+
+def _index_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def _positive_finite(name: str, value: Any, hint: str) -> float:
+    """``value`` as a finite float > 0, or a ``ValueError`` naming it (None, strings, nan, inf refused)."""
+    try:
+        number = float(value) if not isinstance(value, (str, bytes, bool)) and value is not None else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"{name} must be a finite number > 0 ({hint}), got {value!r}")
+    return number
 
 
 def _schedule(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int) -> Any:
