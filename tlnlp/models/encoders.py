@@ -111,17 +111,21 @@ class Encoder:
         limits = [int(v) for v in limits if isinstance(v, int) and 0 < v < 1_000_000]  # tokenizers say 1e30 for "none"
         return min(limits) if limits else None
 
-    def _check_max_length(self, max_length: Any) -> None:
+    def _check_max_length(self, max_length: Any) -> int:
+        """The ``max_length`` to truncate to: the one given, refused beyond the model's positions."""
+        limit = self.max_positions
+        if max_length is None:
+            return 128 if limit is None else min(128, limit)
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
             raise ValueError(
                 f"max_length must be an int >= 2 (the special tokens take two), got {max_length!r}"
             )
-        limit = self.max_positions
         if limit is not None and max_length > limit:
             raise ValueError(
                 f"max_length={max_length} is beyond what {self.name!r} reads: it has {limit} positions; "
                 f"pass max_length={limit} or less (longer texts are truncated to it)"
             )
+        return max_length
 
     def save_pretrained(self, folder: "str | os.PathLike[str]") -> Path:
         """Write the model (safetensors) and its tokenizer to ``folder``, for :func:`load_encoder`.
@@ -172,7 +176,7 @@ class Encoder:
         texts: Iterable[str],
         *,
         batch_size: int = 64,
-        max_length: int = 128,
+        max_length: int | None = None,
         pooling: Literal["mean", "cls"] = "mean",
         normalize: bool = False,
         progress: bool = True,
@@ -187,7 +191,7 @@ class Encoder:
             texts: the sentences (a list, not a single string).
             batch_size: sentences per forward pass.
             max_length: longer texts are truncated to this many tokens; at most
-                :attr:`max_positions`.
+                :attr:`max_positions`. Default: 128, or the model's limit if smaller.
             pooling: ``"mean"`` averages the last hidden states over the real tokens
                 (padding excluded, as all-MiniLM-L6-v2 was trained); ``"cls"`` takes the
                 hidden state of the first token, ``[CLS]``.
@@ -214,7 +218,7 @@ class Encoder:
             raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        self._check_max_length(max_length)
+        max_length = self._check_max_length(max_length)
         out = np.empty((len(texts), self.hidden_size), dtype=np.float32)
         if not texts:
             return out
