@@ -33,7 +33,7 @@ def bert_config(**overrides: int) -> "object":
 
 def save_bert(folder: Path, *, model: bool = True, tokenizer: bool = True, head: bool = False) -> Path:
     """A tiny random BERT (and its word-level tokenizer) saved with save_pretrained."""
-    from transformers import BertForMaskedLM, BertModel, BertTokenizerFast
+    from transformers import BertForMaskedLM, BertModel, BertTokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -42,9 +42,7 @@ def save_bert(folder: Path, *, model: bool = True, tokenizer: bool = True, head:
     else:
         bert_config().save_pretrained(folder)
     if tokenizer:
-        vocab = folder.parent / f"{folder.name}-vocab.txt"
-        vocab.write_text("\n".join(BERT_VOCAB) + "\n")
-        BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(folder)
+        BertTokenizer(vocab={w: i for i, w in enumerate(BERT_VOCAB)}).save_pretrained(folder)
     return folder
 
 
@@ -93,10 +91,21 @@ def test_gpt2_folder_without_tokenizer_is_refused(tmp_path: Path) -> None:
     assert isinstance(GPT.from_pretrained(folder), GPT)  # the GPT itself needs no tokenizer
 
 
-def test_tiny_gpt2_folder_with_tokenizer_loads_and_encodes(tmp_path: Path) -> None:
-    enc = load_encoder(save_gpt2(tmp_path / "gpt2"), device="cpu")
+@pytest.mark.parametrize("save", [save_bert, save_gpt2])
+def test_tiny_folders_with_their_tokenizer_load_and_tell_words_apart(tmp_path: Path, save) -> None:  # noqa: ANN001
+    enc = load_encoder(save(tmp_path / "model"), device="cpu")
+    assert len(enc.tokenizer) == enc.model.get_input_embeddings().num_embeddings
     X = enc.encode(["a charming film", "a dull film"], progress=False)
     assert X.shape == (2, 32) and not np.allclose(X[0], X[1])
+
+
+def test_stand_in_tokenizer_far_smaller_than_the_embedding_is_refused(tmp_path: Path) -> None:
+    from transformers import BertTokenizer
+
+    folder = save_bert(tmp_path / "bert", tokenizer=False)
+    BertTokenizer().save_pretrained(folder)  # special tokens only: what transformers made up before
+    with pytest.raises(ModelLoadError, match=r"(?s)has only 5 tokens for an embedding of 11 rows.*tokenizer\.save_pretrained"):
+        load_encoder(folder, device="cpu")
 
 
 def test_encoder_save_pretrained_round_trips_the_embeddings(tmp_path: Path, minilm: Encoder) -> None:
@@ -118,7 +127,7 @@ def test_save_pretrained_that_fails_leaves_nothing_half_written(tmp_path: Path, 
     monkeypatch.setattr(enc.tokenizer, "save_pretrained", broken)
     with pytest.raises(OSError, match="disk full"):
         enc.save_pretrained(tmp_path / "out")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bert", "bert-vocab.txt"]  # no "out", no .part
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bert"]  # no "out", no .part
 
 
 def test_save_pretrained_refuses_a_file_target(tmp_path: Path) -> None:

@@ -541,10 +541,11 @@ _SPECIAL_IDS = ("pad_token_id", "cls_token_id", "sep_token_id", "mask_token_id",
 
 
 def check_tokenizer_fits(tokenizer: Any, model: Any, name: str) -> None:
-    """Refuse a tokenizer whose ids can exceed the model's embedding rows.
+    """Refuse a tokenizer whose ids can exceed the model's embedding rows, or that covers under half of them.
 
     An id beyond the embedding fails deep in torch (an index error, or a device assert on a
-    GPU); a tokenizer of another model is the usual cause.
+    GPU); a tokenizer of another model is the usual cause. A tokenizer far smaller than the
+    embedding (a stand-in of a few special tokens) maps most words to ``[UNK]``, silently.
 
     Raises:
         ModelLoadError: naming the tokenizer's size or the special token, and the fix.
@@ -563,6 +564,12 @@ def check_tokenizer_fits(tokenizer: Any, model: Any, name: str) -> None:
         raise ModelLoadError(
             f"the tokenizer of {name!r} has {len(tokenizer)} tokens but the model's embedding has "
             f"only {rows} rows, so some ids would index past it; {fix}"
+        )
+    if 2 * len(tokenizer) < rows:
+        raise ModelLoadError(
+            f"the tokenizer of {name!r} has only {len(tokenizer)} tokens for an embedding of {rows} rows: "
+            "most of the model's vocabulary is unreachable and unknown words would all map to one id, so it is "
+            f"a stand-in or another model's tokenizer; {fix}"
         )
     for attr in _SPECIAL_IDS:
         token_id = getattr(tokenizer, attr, None)
