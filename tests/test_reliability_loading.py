@@ -350,3 +350,33 @@ def test_gpt_from_hf_refuses_another_architecture() -> None:
 
     with pytest.raises(GPTWeightsError, match=r"'bert' config, not a GPT-2"):
         GPT.from_hf(BertModel(bert_config()))  # type: ignore[arg-type]
+
+
+def test_gpt_from_hf_takes_a_model_not_a_name() -> None:
+    with pytest.raises(TypeError, match=r"from_hf\(\) takes a loaded transformers GPT-2 model, got str.*GPT\.from_pretrained\('gpt2'\)"):
+        GPT.from_hf("gpt2")  # type: ignore[arg-type]
+
+
+def test_gpt_load_hf_state_dict_takes_a_state_dict() -> None:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    hf = GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=8, vocab_size=20, n_positions=16))
+    model = GPT(GPT.config_from_hf(hf.config))
+    with pytest.raises(TypeError, match=r"takes a state dict, got GPT2LMHeadModel: pass hf_model\.state_dict\(\)"):
+        model.load_hf_state_dict(hf)  # type: ignore[arg-type]
+
+
+def test_gpt_from_a_bare_gpt2_model_gives_the_same_logits() -> None:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    hf = GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=8, vocab_size=20, n_positions=16)).eval()
+    ids = torch.tensor([[1, 5, 7, 2]])
+    with torch.no_grad():
+        ours = GPT.from_hf(hf.transformer)(ids).logits  # GPT2Model: names without "transformer."
+        np.testing.assert_allclose(ours.numpy(), hf(ids).logits.numpy(), atol=1e-5)
+
+
+def test_gpt_from_pretrained_checks_attention_before_loading(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"attention must be 'sdpa' or 'manual', got 'flash'"):
+        GPT.from_pretrained(save_gpt2(tmp_path / "gpt2"), attention="flash")  # type: ignore[arg-type]

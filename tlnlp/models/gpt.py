@@ -424,6 +424,11 @@ class GPT(nn.Module):
         Raises:
             GPTWeightsError: naming every missing, unexpected or wrongly shaped tensor.
         """
+        if isinstance(hf_state, nn.Module) or not hasattr(hf_state, "items"):
+            raise TypeError(
+                f"load_hf_state_dict() takes a state dict, got {type(hf_state).__name__}: pass "
+                "hf_model.state_dict(), or build the model with GPT.from_hf(hf_model)"
+            )
         own = self.state_dict()
         mapped: dict[str, Tensor] = {}
         unexpected = []
@@ -476,7 +481,8 @@ class GPT(nn.Module):
         """A :class:`GPT` holding the weights of a Hugging Face ``GPT2LMHeadModel``.
 
         Arguments:
-            hf_model: the loaded transformers model.
+            hf_model: the loaded transformers model (a ``GPT2LMHeadModel``, or a bare
+                ``GPT2Model``, whose output layer is its token embedding).
             config: the config to build; by default derived from ``hf_model.config``. A config
                 that does not match the weights raises :class:`GPTWeightsError`.
             attention: which attention path the new model uses.
@@ -488,6 +494,11 @@ class GPT(nn.Module):
             >>> GPT.from_hf(hf).config.n_embd
             8
         """
+        if not isinstance(hf_model, nn.Module) or not hasattr(hf_model, "config"):
+            raise TypeError(
+                f"GPT.from_hf() takes a loaded transformers GPT-2 model, got {type(hf_model).__name__} "
+                f"{hf_model!r:.60}; to load by name or folder use GPT.from_pretrained({hf_model!r:.60})"
+            )
         config = config or cls.config_from_hf(hf_model.config, attention=attention)
         model = cls(config)
         model.load_hf_state_dict(hf_model.state_dict())
@@ -519,6 +530,8 @@ class GPT(nn.Module):
 
         from .encoders import check_loading_info, check_model_folder, load_model_source, resolve_model_source
 
+        if attention not in ("sdpa", "manual"):
+            raise ValueError(f"attention must be 'sdpa' or 'manual', got {attention!r}")
         source, label, from_hub = resolve_model_source(name, caller="GPT.from_pretrained", example='"gpt2"')
         if not from_hub:
             check_model_folder(source, label, weights=True, tokenizer=False)
@@ -573,6 +586,8 @@ def _hf_name_to_ours(hf_name: str) -> tuple[str | None, bool]:
     """Map a transformers GPT-2 parameter name to ours; the flag says whether to transpose."""
     if hf_name in _HF_TOP_NAMES:
         return _HF_TOP_NAMES[hf_name], False
+    if "transformer." + hf_name in _HF_TOP_NAMES or hf_name.startswith("h."):  # a bare GPT2Model's names
+        return _hf_name_to_ours("transformer." + hf_name)
     prefix = "transformer.h."
     if hf_name.startswith(prefix):
         layer, _, rest = hf_name[len(prefix) :].partition(".")
