@@ -380,3 +380,12 @@ def test_gpt_from_a_bare_gpt2_model_gives_the_same_logits() -> None:
 def test_gpt_from_pretrained_checks_attention_before_loading(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"attention must be 'sdpa' or 'manual', got 'flash'"):
         GPT.from_pretrained(save_gpt2(tmp_path / "gpt2"), attention="flash")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("device", "message"), [("gpu", r"'gpu' is not a device torch knows.*'cuda'"),
+                                                  (3.5, r"3\.5 is not a device torch knows"),
+                                                  ("mps:0" if torch.cuda.is_available() else "cuda:0",
+                                                   r"this machine has no (mps|cuda) device: pass device='cpu'")])
+def test_load_encoder_checks_the_device_before_loading(device: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_encoder("minilm", device=device)

@@ -330,13 +330,15 @@ def load_encoder(
             weights (the "from scratch" baseline; seed it with
             :func:`tlnlp.config.seed_everything` first). The tokenizer is the
             pretrained one either way.
-        device: where to put the model; default :func:`tlnlp.config.device`.
+        device: where to put the model; default :func:`tlnlp.config.device`. Checked
+            before anything is loaded.
 
     Returns:
         An :class:`Encoder` in eval mode.
 
     Raises:
         TypeError: ``name`` is neither a string nor a path.
+        ValueError: an empty ``name``; a ``device`` torch does not know or this machine lacks.
         ModelNotAvailableError: a hub model is not cached and cannot be downloaded
             (no network, ``TLNLP_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``), or does not
             exist; or a local path does not exist. The message names the fix.
@@ -353,6 +355,7 @@ def load_encoder(
     from ..config import device as default_device
 
     source, canonical, from_hub = resolve_model_source(name, caller="load_encoder", example=f'"{OFFLINE_NAME}"')
+    target = default_device() if device is None else _check_device(device)  # before minutes of loading
     if not from_hub:
         check_model_folder(source, canonical, weights=not random_init, tokenizer=True)
 
@@ -370,9 +373,35 @@ def load_encoder(
         return tokenizer, model
 
     tokenizer, model = load_model_source(source, canonical, from_hub, load, alternative=_ENCODER_ALTERNATIVE)
-    model.to(default_device() if device is None else device)
+    model.to(target)
     model.eval()
     return Encoder(name=canonical, tokenizer=tokenizer, model=model, pretrained=not random_init)
+
+
+def _check_device(device: Any) -> "torch.device":
+    """``device`` as a ``torch.device``, refused when torch does not know it or this machine lacks it."""
+    import torch
+
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device={device!r} is not a device torch knows: use 'cpu', 'cuda', 'cuda:N' or 'mps', or "
+            "leave device=None to pick one automatically"
+        ) from None
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+    }
+    if not available.get(chosen.type, True):
+        raise ValueError(f"device={device!r} but this machine has no {chosen.type} device: pass device='cpu' or None")
+    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA device(s): "
+            "pass device='cuda' or None"
+        )
+    return chosen
 
 
 _ENCODER_ALTERNATIVE = (
