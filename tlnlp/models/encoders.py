@@ -201,6 +201,12 @@ class Encoder:
         Returns:
             A ``float32`` array of shape ``(len(texts), hidden_size)``.
 
+        Raises:
+            TypeError: ``texts`` is a single string, or one of them is not a ``str`` (the
+                message names its index and type).
+            ValueError: a text holds a lone surrogate (not valid Unicode); ``max_length``
+                beyond :attr:`max_positions` or below 2; a bad ``batch_size`` or ``pooling``.
+
         Example:
             >>> enc = load_encoder("minilm", device="cpu")
             >>> X = enc.encode(["great movie", "dull movie"], normalize=True, progress=False)
