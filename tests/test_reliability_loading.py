@@ -389,3 +389,9 @@ def test_gpt_from_pretrained_checks_attention_before_loading(tmp_path: Path) -> 
 def test_load_encoder_checks_the_device_before_loading(device: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         load_encoder("minilm", device=device)
+
+
+def test_encoder_built_by_hand_checks_that_its_tokenizer_fits(tmp_path: Path, minilm: Encoder) -> None:
+    small = load_encoder(save_bert(tmp_path / "bert"), device="cpu")
+    with pytest.raises(ModelLoadError, match=r"'by hand' has 30522 tokens but the model's embedding has only 11 rows"):
+        Encoder("by hand", tokenizer=minilm.tokenizer, model=small.model)

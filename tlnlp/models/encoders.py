@@ -60,7 +60,8 @@ class Encoder:
 
     Attributes:
         name: the name the encoder was loaded by (``"minilm"`` for the packaged model).
-        tokenizer: the Hugging Face tokenizer.
+        tokenizer: the Hugging Face tokenizer; checked to fit the model's embedding
+            (:func:`check_tokenizer_fits`).
         model: the Hugging Face base model (``AutoModel``, no task head); fine-tune it
             like any ``torch.nn.Module``.
         pretrained: False when the weights are randomly initialised (``random_init=True``).
@@ -75,6 +76,10 @@ class Encoder:
     tokenizer: Any
     model: Any
     pretrained: bool = True
+
+    def __post_init__(self) -> None:
+        if hasattr(self.model, "get_input_embeddings"):
+            check_tokenizer_fits(self.tokenizer, self.model, self.name)
 
     @property
     def hidden_size(self) -> int:
@@ -375,7 +380,6 @@ def load_encoder(
                 source, use_safetensors=True, output_loading_info=True, ignore_mismatched_sizes=True, **kwargs
             )
             check_loading_info(model, info, canonical)
-        check_tokenizer_fits(tokenizer, model, canonical)
         return tokenizer, model
 
     tokenizer, model = load_model_source(source, canonical, from_hub, load, alternative=_ENCODER_ALTERNATIVE)
