@@ -395,3 +395,11 @@ def test_encoder_built_by_hand_checks_that_its_tokenizer_fits(tmp_path: Path, mi
     small = load_encoder(save_bert(tmp_path / "bert"), device="cpu")
     with pytest.raises(ModelLoadError, match=r"'by hand' has 30522 tokens but the model's embedding has only 11 rows"):
         Encoder("by hand", tokenizer=minilm.tokenizer, model=small.model)
+
+
+def test_folder_whose_model_is_in_a_subfolder_names_it(tmp_path: Path) -> None:
+    save_bert(tmp_path / "st" / "0_Transformer")
+    (tmp_path / "st" / "modules.json").write_text("[]")
+    with pytest.raises(ModelLoadError, match=r"no config\.json.*subfolder '0_Transformer' holds one.*st/0_Transformer'"):
+        load_encoder(tmp_path / "st", device="cpu")
+    assert load_encoder(tmp_path / "st" / "0_Transformer", device="cpu").hidden_size == 32

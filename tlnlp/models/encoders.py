@@ -494,9 +494,16 @@ def check_model_folder(folder: str, name: str, *, weights: bool = True, tokenize
     present = sorted(p.name for p in path.iterdir())
     shown = ", ".join(present[:8]) + (", ..." if len(present) > 8 else "") if present else "nothing"
     if not (path / "config.json").is_file():
+        inner = sorted(p.parent.name for p in path.glob("*/config.json"))
+        hint = (
+            f"its subfolder {inner[0]!r} holds one (a sentence-transformers layout): pass "
+            f"{str(Path(name) / inner[0])!r}, or "
+            if inner
+            else ""
+        )
         raise ModelLoadError(
             f"the folder {name!r} holds no config.json, so it is not a saved model (it has: {shown}); "
-            "save a model there with enc.save_pretrained(folder) (or model.save_pretrained(folder) "
+            f"{hint}save a model there with enc.save_pretrained(folder) (or model.save_pretrained(folder) "
             "and tokenizer.save_pretrained(folder))"
         )
     if weights and not any((path / f).is_file() for f in _WEIGHT_FILES):
