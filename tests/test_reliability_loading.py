@@ -403,3 +403,12 @@ def test_folder_whose_model_is_in_a_subfolder_names_it(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match=r"no config\.json.*subfolder '0_Transformer' holds one.*st/0_Transformer'"):
         load_encoder(tmp_path / "st", device="cpu")
     assert load_encoder(tmp_path / "st" / "0_Transformer", device="cpu").hidden_size == 32
+
+
+def test_count_parameters_of_an_encoder_points_to_its_model(minilm: Encoder) -> None:
+    from tlnlp.models import count_parameters
+
+    with pytest.raises(TypeError, match=r"got Encoder: pass enc\.model"):
+        count_parameters(minilm)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"got str: pass a torch\.nn\.Module"):
+        count_parameters("minilm")  # type: ignore[arg-type]

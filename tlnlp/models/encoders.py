@@ -736,4 +736,7 @@ def count_parameters(module: "torch.nn.Module", trainable_only: bool = False) ->
         >>> count_parameters(torch.nn.Linear(10, 3))  # 10 * 3 weights + 3 biases
         33
     """
+    if not callable(getattr(module, "parameters", None)):
+        hint = "pass enc.model, the encoder's torch module" if isinstance(module, Encoder) else "pass a torch.nn.Module"
+        raise TypeError(f"count_parameters() takes a torch.nn.Module, got {type(module).__name__}: {hint}")
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
