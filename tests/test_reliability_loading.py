@@ -412,3 +412,11 @@ def test_count_parameters_of_an_encoder_points_to_its_model(minilm: Encoder) -> 
         count_parameters(minilm)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"got str: pass a torch\.nn\.Module"):
         count_parameters("minilm")  # type: ignore[arg-type]
+
+
+def test_gpt2_weights_with_more_layers_than_the_config_are_refused(tmp_path: Path) -> None:
+    folder = save_gpt2(tmp_path / "gpt2")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "n_layer": 1}))
+    with pytest.raises(GPTWeightsError, match=r"have no place in the model \(transformer\.h\.1\."):
+        GPT.from_pretrained(folder)

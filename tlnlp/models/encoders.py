@@ -45,7 +45,9 @@ class ModelLoadError(ValueError):
     tensors absent or of the wrong shape, or a tokenizer that does not fit the model."""
 
 
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+TOKENIZER_FILES = (
+    "tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model"
+)
 """A folder holds a tokenizer when it has one of these vocabulary files (``tokenizer_config.json`` alone is not one)."""
 
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
@@ -540,7 +542,9 @@ def check_loading_info(model: Any, info: dict[str, Any], name: str) -> None:
         ModelLoadError: naming a few of the tensors and the fix.
 
     Example:
-        >>> check_loading_info(None, {"missing_keys": set(), "unexpected_keys": set(), "mismatched_keys": []}, "m")
+        >>> enc = load_encoder("minilm")
+        >>> report = {"missing_keys": set(), "unexpected_keys": {"cls.predictions.bias"}, "mismatched_keys": set()}
+        >>> check_loading_info(enc.model, report, "minilm")  # an MLM head dropped: fine
     """
     missing = sorted(k for k in info.get("missing_keys", ()) if not k.endswith(_IGNORED_BUFFERS))
     pooler = [k for k in missing if k.startswith("pooler.")]
@@ -548,7 +552,8 @@ def check_loading_info(model: Any, info: dict[str, Any], name: str) -> None:
         model.pooler = None  # absent from the checkpoint: no random pooler to pool with
     missing = [k for k in missing if not k.startswith("pooler.")]
     prefix = getattr(model, "base_model_prefix", "") or ""
-    own_modules = {child for child, _ in model.named_children()} if model is not None else set()
+    base = getattr(model, "base_model", model)  # GPT2LMHeadModel's is its "transformer"
+    own_modules = {child for child, _ in model.named_children()} | {child for child, _ in base.named_children()}
     unexpected = []
     for key in sorted(info.get("unexpected_keys", ())):
         bare = key[len(prefix) + 1 :] if prefix and key.startswith(prefix + ".") else key
@@ -583,7 +588,9 @@ def _describe_mismatch(entry: Any) -> str:
     return str(entry)
 
 
-_SPECIAL_IDS = ("pad_token_id", "cls_token_id", "sep_token_id", "mask_token_id", "unk_token_id", "bos_token_id", "eos_token_id")
+_SPECIAL_IDS = (
+    "pad_token_id", "cls_token_id", "sep_token_id", "mask_token_id", "unk_token_id", "bos_token_id", "eos_token_id"
+)
 
 
 def check_tokenizer_fits(tokenizer: Any, model: Any, name: str) -> None:
@@ -672,10 +679,14 @@ def _load_from_hub(name: str, load: Any, alternative: str = _ENCODER_ALTERNATIVE
         pass  # not cached: download it below
     if _hub_offline():
         raise ModelNotAvailableError(
-            _unavailable_message(name, "TLNLP_OFFLINE or HF_HUB_OFFLINE is set, and it is not in the hub cache", alternative)
+            _unavailable_message(
+                name, "TLNLP_OFFLINE or HF_HUB_OFFLINE is set, and it is not in the hub cache", alternative
+            )
         )
     if not _hub_reachable():
-        raise ModelNotAvailableError(_unavailable_message(name, "there is no network connection to the hub", alternative))
+        raise ModelNotAvailableError(
+            _unavailable_message(name, "there is no network connection to the hub", alternative)
+        )
     try:
         return load(local_files_only=False)
     except OSError as err:  # missing repository, gated model, dropped connection, ...
