@@ -138,6 +138,7 @@ def test_hub_model_with_hf_hub_offline_fails_fast_naming_the_offline_model(
 
 
 def test_unreachable_hub_fails_fast_without_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TLNLP_OFFLINE", raising=False)  # TLNLP_OFFLINE=1 would refuse before the check
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.setattr(encoders, "_hub_reachable", lambda timeout=3.0: False)

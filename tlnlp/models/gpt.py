@@ -21,6 +21,7 @@ References:
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -28,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .encoders import ModelLoadError
 from .output import Output
 
 if TYPE_CHECKING:  # transformers is only needed to load Hugging Face weights
@@ -39,8 +41,8 @@ IGNORE_INDEX = -100
 """Label of a position that takes no part in the loss (PyTorch's and Hugging Face's convention)."""
 
 
-class GPTWeightsError(ValueError):
-    """Weights that do not fit the model: a missing, unexpected or wrongly shaped tensor."""
+class GPTWeightsError(ModelLoadError):
+    """Weights that do not fit the model: another architecture, a missing, unexpected or wrongly shaped tensor."""
 
 
 @dataclass
@@ -375,9 +377,16 @@ class GPT(nn.Module):
     def config_from_hf(hf_config: object, attention: AttentionImpl = "sdpa") -> GPTConfig:
         """The :class:`GPTConfig` equivalent to a transformers ``GPT2Config``.
 
-        Raises :class:`GPTWeightsError` for GPT-2 options this implementation does not have
-        (another activation, cross-attention, attention-score rescaling variants).
+        Raises :class:`GPTWeightsError` for another architecture than GPT-2 (``model_type``)
+        and for GPT-2 options this implementation does not have (another activation,
+        cross-attention, attention-score rescaling variants).
         """
+        model_type = getattr(hf_config, "model_type", None)
+        if model_type != "gpt2":
+            raise GPTWeightsError(
+                f"this is a {model_type!r} config, not a GPT-2 one (model_type 'gpt2'): tlnlp's GPT loads "
+                "GPT-2 checkpoints only; load an encoder such as BERT with tlnlp.models.load_encoder(...)"
+            )
         unsupported = {
             "activation_function": ("gelu_new", getattr(hf_config, "activation_function", "gelu_new")),
             "scale_attn_weights": (True, getattr(hf_config, "scale_attn_weights", True)),
@@ -415,6 +424,11 @@ class GPT(nn.Module):
         Raises:
             GPTWeightsError: naming every missing, unexpected or wrongly shaped tensor.
         """
+        if isinstance(hf_state, nn.Module) or not hasattr(hf_state, "items"):
+            raise TypeError(
+                f"load_hf_state_dict() takes a state dict, got {type(hf_state).__name__}: pass "
+                "hf_model.state_dict(), or build the model with GPT.from_hf(hf_model)"
+            )
         own = self.state_dict()
         mapped: dict[str, Tensor] = {}
         unexpected = []
@@ -467,7 +481,8 @@ class GPT(nn.Module):
         """A :class:`GPT` holding the weights of a Hugging Face ``GPT2LMHeadModel``.
 
         Arguments:
-            hf_model: the loaded transformers model.
+            hf_model: the loaded transformers model (a ``GPT2LMHeadModel``, or a bare
+                ``GPT2Model``, whose output layer is its token embedding).
             config: the config to build; by default derived from ``hf_model.config``. A config
                 that does not match the weights raises :class:`GPTWeightsError`.
             attention: which attention path the new model uses.
@@ -479,25 +494,69 @@ class GPT(nn.Module):
             >>> GPT.from_hf(hf).config.n_embd
             8
         """
+        if not isinstance(hf_model, nn.Module) or not hasattr(hf_model, "config"):
+            raise TypeError(
+                f"GPT.from_hf() takes a loaded transformers GPT-2 model, got {type(hf_model).__name__} "
+                f"{hf_model!r:.60}; to load by name or folder use GPT.from_pretrained({hf_model!r:.60})"
+            )
         config = config or cls.config_from_hf(hf_model.config, attention=attention)
         model = cls(config)
         model.load_hf_state_dict(hf_model.state_dict())
         return model.eval()
 
     @classmethod
-    def from_pretrained(cls, name: str = "gpt2", attention: AttentionImpl = "sdpa") -> "GPT":
-        """Load a published GPT-2 checkpoint (``gpt2``, ``gpt2-medium``, ...) through transformers.
+    def from_pretrained(cls, name: "str | os.PathLike[str]" = "gpt2", attention: AttentionImpl = "sdpa") -> "GPT":
+        """Load a published GPT-2 checkpoint (``gpt2``, ``gpt2-medium``, ...) or a saved GPT-2 folder.
 
-        The weights come as safetensors from the Hugging Face hub (or its local cache); this
-        needs network access the first time.
+        The weights come as safetensors from a local folder written by
+        ``GPT2LMHeadModel.save_pretrained``, or from the Hugging Face hub (or its local
+        cache), which needs network access the first time. Names resolve as in
+        :func:`~tlnlp.models.load_encoder`: offline (``TLNLP_OFFLINE=1`` or
+        ``HF_HUB_OFFLINE=1``) an uncached hub model fails at once, and a local path that does
+        not exist is reported as such.
+
+        Raises:
+            TypeError: ``name`` is not a string or a path.
+            GPTWeightsError: the checkpoint is not a GPT-2 (checked before any weight is read),
+                or a tensor is missing, unexpected or of another shape.
+            ModelLoadError: a local folder without config or safetensors weights, or with
+                unreadable files.
+            ModelNotAvailableError: not cached and not downloadable, or no such local folder.
 
         Example:
             >>> model = GPT.from_pretrained("gpt2")  # doctest: +SKIP
         """
-        from transformers import GPT2LMHeadModel
+        from transformers import AutoConfig, GPT2LMHeadModel
 
-        hf_model = GPT2LMHeadModel.from_pretrained(name, use_safetensors=True)
-        return cls.from_hf(hf_model, attention=attention)
+        from .encoders import check_loading_info, check_model_folder, load_model_source, resolve_model_source
+
+        if attention not in ("sdpa", "manual"):
+            raise ValueError(f"attention must be 'sdpa' or 'manual', got {attention!r}")
+        source, label, from_hub = resolve_model_source(name, caller="GPT.from_pretrained", example='"gpt2"')
+        if not from_hub:
+            check_model_folder(source, label, weights=True, tokenizer=False)
+
+        def load(local_files_only: bool) -> "GPT":
+            hf_config = AutoConfig.from_pretrained(source, local_files_only=local_files_only)
+            config = cls.config_from_hf(hf_config, attention=attention)  # the architecture, before any weight
+            hf_model, info = GPT2LMHeadModel.from_pretrained(
+                source, use_safetensors=True, output_loading_info=True, ignore_mismatched_sizes=True,
+                local_files_only=local_files_only,
+            )
+            try:
+                check_loading_info(hf_model, info, label)
+            except ModelLoadError as err:
+                raise GPTWeightsError(str(err)) from None
+            return cls.from_hf(hf_model, config=config, attention=attention)
+
+        return load_model_source(source, label, from_hub, load, alternative=_GPT_ALTERNATIVE)
+
+
+_GPT_ALTERNATIVE = (
+    "Run GPT.from_pretrained once with a network to fill the hub cache (~/.cache/huggingface), pass "
+    "a local folder written by GPT2LMHeadModel.save_pretrained, or train a small GPT from scratch "
+    "with GPT(GPTConfig(...)) (chapter 4)."
+)
 
 
 _HF_LAYER_NAMES = {
@@ -527,6 +586,8 @@ def _hf_name_to_ours(hf_name: str) -> tuple[str | None, bool]:
     """Map a transformers GPT-2 parameter name to ours; the flag says whether to transpose."""
     if hf_name in _HF_TOP_NAMES:
         return _HF_TOP_NAMES[hf_name], False
+    if "transformer." + hf_name in _HF_TOP_NAMES or hf_name.startswith("h."):  # a bare GPT2Model's names
+        return _hf_name_to_ours("transformer." + hf_name)
     prefix = "transformer.h."
     if hf_name.startswith(prefix):
         layer, _, rest = hf_name[len(prefix) :].partition(".")
