@@ -478,8 +478,9 @@ def test_smooth_and_plot_history_check_their_inputs():
 
 
 def test_glue_names_a_nan_and_a_bad_format(capsys):
-    with pytest.raises(ValueError, match=r"glue\('acc'\): the value is NaN"):
+    with pytest.warns(UserWarning, match=r"glue\('acc'\): the value is NaN, so the prose will cite 'nan'"):
         glue("acc", float("nan"), fmt=".3f")
+    assert capsys.readouterr().out == "acc = nan\n"
     with pytest.raises(ValueError, match=r"glue\('acc'\): cannot format 0.5 .*fmt='%.3f'.*no '%' prefix"):
         glue("acc", 0.5, fmt="%.3f")
     with pytest.raises(TypeError, match="name must be a non-empty string"):

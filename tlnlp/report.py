@@ -11,6 +11,7 @@ answer = 0.812
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 
@@ -28,10 +29,11 @@ def glue(name: str, value: Any, fmt: str | None = None, display: bool = False) -
         raise TypeError(f"glue(): name must be a non-empty string (the key prose cites), got {name!r}")
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # a 0-d tensor or numpy scalar
         value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        raise ValueError(
-            f"glue({name!r}): the value is NaN, so the prose would cite 'nan'; the computation that produced it "
-            "failed (a diverged run, an empty selection): fix it before gluing"
+    if isinstance(value, float) and math.isnan(value):  # shown as "nan", never silently: say where it came from
+        warnings.warn(
+            f"glue({name!r}): the value is NaN, so the prose will cite 'nan'; if that is not expected at this "
+            "preset, the computation that produced it failed (a diverged run, an empty selection)",
+            stacklevel=2,
         )
     try:
         shown = format(value, fmt) if fmt is not None else value
