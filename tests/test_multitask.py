@@ -110,7 +110,7 @@ def test_uncertainty_weighting_matches_kendall_and_its_optimum():
         optimizer.zero_grad()
         w("a", loss).backward()
         optimizer.step()
-    assert float(w.log_vars["a"]) == pytest.approx(math.log(3.0), abs=1e-3)  # d/ds = 1 - e^-s L = 0
+    assert float(w.log_vars["a"].detach()) == pytest.approx(math.log(3.0), abs=1e-3)  # d/ds = 1 - e^-s L = 0
     with pytest.raises(UnknownTaskError, match="no weight for task 'z'"):
         w("z", loss)
 
@@ -150,3 +150,14 @@ def test_cached_bottom_equals_the_whole_encoder_and_is_shared():
     assert sum(p.numel() for p in body.parameters()) == sum(p.numel() for p in bert.encoder.layer[1:].parameters())
     with pytest.raises(ValueError, match="trainable_top must be an int from 1 to 2"):
         FrozenBottom(bert, trainable_top=3)
+
+
+def test_token_classifier_loss_skips_ignored_positions_and_checks_shapes():
+    torch.manual_seed(0)
+    tagger = TokenClassifier(torch.nn.Embedding(10, 4), num_labels=3).eval()
+    ids, labels = torch.tensor([[1, 2, 3]]), torch.tensor([[2, -100, 0]])
+    out = tagger(ids, labels=labels)
+    logp = torch.log_softmax(out.logits[0], dim=-1)
+    assert float(out.loss) == pytest.approx(float(-(logp[0, 2] + logp[2, 0]) / 2), rel=1e-6)
+    with pytest.raises(ValueError, match=r"labels have shape \(1, 2\).*one tag id per token"):
+        tagger(ids, labels=torch.tensor([[1, 2]]))
