@@ -16,6 +16,7 @@ _LAZY: dict[str, str] = {
     "Classifier": "heads",
     "POOLINGS": "heads",
     "PoolingError": "heads",
+    "TokenClassifier": "heads",
     "Output": "output",
     "GPT": "gpt",
     "GPTConfig": "gpt",

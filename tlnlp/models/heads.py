@@ -40,6 +40,7 @@ from .output import Output
 
 __all__ = [
     "Classifier",
+    "TokenClassifier",
     "POOLINGS",
     "PoolingError",
     "body_width",
@@ -381,3 +382,73 @@ def _check_ids(input_ids: Tensor, rows: int | None, body: str) -> None:
                 f"input_ids holds token id {high if high >= rows else low}, but the {body}'s embedding has {rows} rows "
                 f"(ids 0..{rows - 1}): tokenize with the tokenizer that belongs to this body"
             )
+
+
+class TokenClassifier(nn.Module):
+    """A body and a linear head on every token: tagging (NER), the token-level twin of :class:`Classifier`.
+
+    The forward returns :class:`~tlnlp.models.output.Output` with ``logits`` ``(batch, time,
+    num_labels)`` and, given ``labels`` ``(batch, time)``, the mean cross-entropy over the
+    positions whose label is not ``-100`` (padding, special tokens and the word-pieces after a
+    word's first, which carry no label of their own).
+
+    Arguments:
+        body: as for :class:`Classifier` (a Hugging Face encoder, or any module returning
+            ``(batch, time, dim)`` hidden states).
+        num_labels: number of tags (at least 2).
+        dropout: dropout before the linear layer.
+        hidden_size: the body's width, when :func:`body_width` cannot read it.
+
+    Introduced in chapter 8 (CoNLL-2003 NER as one task of several).
+
+    Example:
+        >>> tagger = TokenClassifier(torch.nn.Embedding(10, 4), num_labels=3)
+        >>> out = tagger(torch.tensor([[1, 2, 0]]), attention_mask=torch.tensor([[1, 1, 0]]),
+        ...              labels=torch.tensor([[2, -100, -100]]))
+        >>> out.logits.shape, out.loss.dim()
+        (torch.Size([1, 3, 3]), 0)
+    """
+
+    def __init__(self, body: nn.Module, num_labels: int, dropout: float = 0.1, hidden_size: int | None = None) -> None:
+        super().__init__()
+        if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 2:
+            raise ValueError(f"num_labels must be an int >= 2 (the number of tags), got {num_labels!r}")
+        if not isinstance(body, nn.Module):
+            raise TypeError(f"the body must be a torch.nn.Module, got {type(body).__name__}")
+        if getattr(body, "pooler", None) is not None:
+            body.pooler = None
+        width = hidden_size if hidden_size is not None else body_width(body)
+        self.body = body
+        self.num_labels = num_labels
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_labels))
+        self._body_takes_mask = _takes_mask(body)
+
+    def forward(
+        self, input_ids: Tensor, attention_mask: Tensor | None = None, labels: Tensor | None = None, **body_kwargs: Any
+    ) -> Output:
+        """Tag scores of every token, and the loss over the labelled tokens when ``labels`` are given."""
+        if callable(getattr(self.body, "forward_features", None)):
+            out = self.body.forward_features(input_ids, attention_mask=attention_mask, **body_kwargs)
+        elif self._body_takes_mask:
+            out = self.body(input_ids=input_ids, attention_mask=attention_mask, **body_kwargs)
+        else:
+            out = self.body(input_ids, **body_kwargs)
+        hidden = out if isinstance(out, Tensor) else getattr(out, "last_hidden_state", None)
+        if not isinstance(hidden, Tensor) or hidden.dim() != 3:
+            raise PoolingError(
+                f"TokenClassifier needs (batch, time, dim) hidden states from {type(self.body).__name__}, "
+                f"got {type(out).__name__}"
+            )
+        logits = self.head(hidden)
+        loss = None
+        if labels is not None:
+            if labels.shape != logits.shape[:2]:
+                raise ValueError(
+                    f"labels have shape {tuple(labels.shape)} but the tokens are {tuple(logits.shape[:2])}: give one "
+                    "tag id per token (-100 where there is none), e.g. from tlnlp.multitask.align_word_labels"
+                )
+            loss = nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+        return Output(logits=logits, loss=loss)
+
+    def extra_repr(self) -> str:
+        return f"num_labels={self.num_labels}"
