@@ -143,6 +143,13 @@ def test_student_with_every_layer_computes_the_teachers_hidden_states() -> None:
     assert torch.allclose(got[mask.bool()], h[mask.bool()], atol=1e-5)
 
 
+def test_student_from_layers_of_a_classifier_body_without_pooler() -> None:
+    clf = Classifier(_bert(3), num_labels=2, pool="mean")  # drops the body's unused pooler
+    student = student_from_layers(clf.body, [2])
+    assert student.pooler is None
+    assert torch.equal(student.encoder.layer[0].attention.self.query.weight, clf.body.encoder.layer[2].attention.self.query.weight)
+
+
 @pytest.mark.parametrize("layers,match", [([], "layers is empty"), ([0, 4], r"\[4\] are outside the teacher's 4 layers"),
                                           ([2, 1], "strictly increasing")])
 def test_student_from_layers_refuses_bad_layers(layers: list[int], match: str) -> None:

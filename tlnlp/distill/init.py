@@ -75,6 +75,9 @@ def student_from_layers(teacher: nn.Module, layers: Sequence[int]) -> nn.Module:
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = len(chosen)
     student = type(teacher)(config)
+    for name, _ in list(student.named_children()):
+        if getattr(teacher, name, student) is None:  # a part the teacher dropped (a Classifier drops the unused pooler)
+            setattr(student, name, None)
     state = {}
     prefix = stack_name + "."
     for key, value in teacher.state_dict().items():

@@ -302,20 +302,21 @@ class BiLSTMEncoder(nn.Module):
                 f"emb_dim={emb_dim}, hidden_dim={hidden_dim}, pad_index={pad_index}")
         self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_index)
         self.dropout = nn.Dropout(dropout)
-        self.lstm = nn.LSTM(emb_dim, hidden_dim, batch_first=True, bidirectional=True)
+        # A list of one, like LSTMEncoder's layers: tlnlp.transfer finds the layer stack by it.
+        self.layers = nn.ModuleList([nn.LSTM(emb_dim, hidden_dim, batch_first=True, bidirectional=True)])
 
     @property
     def output_dim(self) -> int:
         """Features per token (both directions)."""
-        return 2 * self.lstm.hidden_size
+        return 2 * self.layers[0].hidden_size
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """``(batch, time, 2 * hidden_dim)`` features of every token (0 on padding)."""
         x = self.dropout(self.embedding(input_ids))
         if attention_mask is None:
-            return self.lstm(x)[0]
+            return self.layers[0](x)[0]
         lengths = attention_mask.sum(dim=1).long()
         if bool((lengths < 1).any()):
             raise ValueError("BiLSTMEncoder got a text with no real token (an all-zero attention_mask row); drop empty texts")
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        return pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=input_ids.size(1))[0]
+        return pad_packed_sequence(self.layers[0](packed)[0], batch_first=True, total_length=input_ids.size(1))[0]
