@@ -13,6 +13,7 @@ import importlib
 from typing import Any
 
 _LAZY: dict[str, str] = {
+    "BiLSTMEncoder": "lstm",
     "Classifier": "heads",
     "POOLINGS": "heads",
     "PoolingError": "heads",

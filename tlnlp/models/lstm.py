@@ -32,7 +32,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .output import Output
 
-__all__ = ["LSTMConfig", "LockedDropout", "LSTMEncoder", "LSTMLanguageModel"]
+__all__ = ["LSTMConfig", "LockedDropout", "LSTMEncoder", "LSTMLanguageModel", "BiLSTMEncoder"]
 
 
 @dataclass(frozen=True)
@@ -271,3 +271,52 @@ class LSTMLanguageModel(nn.Module):
         """
         self.encoder.set_dropout(config)
         self.config = config
+
+
+class BiLSTMEncoder(nn.Module):
+    """Word embeddings and one bidirectional LSTM: the small student of Tang et al. (2019), chapter 9.
+
+    Padded batches are packed, so a sentence gets the same outputs alone or padded in a batch;
+    padded positions are 0. Put it under ``Classifier(body, num_labels, pool="max")``.
+
+    Arguments:
+        vocab_size: rows of the embedding.
+        emb_dim: embedding size.
+        hidden_dim: LSTM size per direction (the output has ``2 * hidden_dim`` features).
+        pad_index: the padding id (zero row, no gradient).
+        dropout: dropout on the embeddings.
+
+    Example:
+        >>> enc = BiLSTMEncoder(20, emb_dim=6, hidden_dim=5).eval()
+        >>> out = enc(torch.tensor([[5, 6, 7], [5, 0, 0]]), attention_mask=torch.tensor([[1, 1, 1], [1, 0, 0]]))
+        >>> out.shape, bool(torch.allclose(out[1, 0], enc(torch.tensor([[5]]))[0, 0], atol=1e-6))
+        (torch.Size([2, 3, 10]), True)
+    """
+
+    def __init__(self, vocab_size: int, emb_dim: int = 100, hidden_dim: int = 150, pad_index: int = 0,
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        if min(vocab_size, emb_dim, hidden_dim) < 1 or not 0 <= pad_index < vocab_size:
+            raise ValueError(
+                f"BiLSTMEncoder needs sizes >= 1 and 0 <= pad_index < vocab_size, got vocab_size={vocab_size}, "
+                f"emb_dim={emb_dim}, hidden_dim={hidden_dim}, pad_index={pad_index}")
+        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_index)
+        self.dropout = nn.Dropout(dropout)
+        # A list of one, like LSTMEncoder's layers: tlnlp.transfer finds the layer stack by it.
+        self.layers = nn.ModuleList([nn.LSTM(emb_dim, hidden_dim, batch_first=True, bidirectional=True)])
+
+    @property
+    def output_dim(self) -> int:
+        """Features per token (both directions)."""
+        return 2 * self.layers[0].hidden_size
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """``(batch, time, 2 * hidden_dim)`` features of every token (0 on padding)."""
+        x = self.dropout(self.embedding(input_ids))
+        if attention_mask is None:
+            return self.layers[0](x)[0]
+        lengths = attention_mask.sum(dim=1).long()
+        if bool((lengths < 1).any()):
+            raise ValueError("BiLSTMEncoder got a text with no real token (an all-zero attention_mask row); drop empty texts")
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        return pad_packed_sequence(self.layers[0](packed)[0], batch_first=True, total_length=input_ids.size(1))[0]

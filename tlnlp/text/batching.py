@@ -55,8 +55,8 @@ def _label(i: int, value: Any) -> int:
                 f"label {i} is {short_repr(value)} ({type(value).__name__}), not a class index; labels are ints "
                 "0..num_labels-1: map names to ids first (e.g. {'neg': 0, 'pos': 1}) and drop rows without a label"
             ) from None
-    if label < 0:
-        raise ValueError(f"label {i} is {label}; labels are class indices 0..num_labels-1")
+    if label < 0 and label != -100:  # -100: cross-entropy's ignore_index (an unlabelled row)
+        raise ValueError(f"label {i} is {label}; labels are class indices 0..num_labels-1 (or -100 for no label)")
     return label
 
 
