@@ -76,6 +76,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .cache import save_checkpoint
+from .lm.metrics import NonFiniteLossError as _LossNotFinite
 from .config import device as default_device
 from .config import seed_everything
 
@@ -90,8 +91,8 @@ _LOWER_IS_BETTER = ("loss", "perplexity", "error")
 _FLUSH_EVERY = 50  # steps between two reads of the loss from the device (for the progress bar)
 
 
-class NonFiniteLossError(RuntimeError):
-    """:func:`fit` met a NaN or infinite training loss.
+class NonFiniteLossError(_LossNotFinite):
+    """:func:`fit` met a NaN or infinite training loss (a :class:`tlnlp.lm.NonFiniteLossError`).
 
     Attributes:
         step: the 1-based optimizer step whose loss was not finite.
