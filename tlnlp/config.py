@@ -125,22 +125,36 @@ def device() -> "Any":
     forced = os.environ.get(DEVICE_ENV, "").strip()
     if not forced:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return check_device(forced, f"${DEVICE_ENV}={forced!r}", f"unset {DEVICE_ENV} to pick automatically, or set it to cpu")
+
+
+def check_device(spec: Any, what: str, fix: str) -> "Any":
+    """``spec`` as a ``torch.device``, refused when torch does not know it or this machine lacks it.
+
+    Arguments:
+        spec: e.g. ``"cpu"``, ``"cuda:1"``, a ``torch.device``.
+        what: how the error names the setting, e.g. ``"device='gpu'"``.
+        fix: what to do instead, appended to the error.
+
+    Example:
+        >>> str(check_device("cpu", "device='cpu'", "pass device=None"))
+        'cpu'
+    """
+    import torch
+
     try:
-        chosen = torch.device(forced)
-    except RuntimeError:
-        raise ValueError(
-            f"${DEVICE_ENV}={forced!r} is not a device torch knows: use cpu, cuda, cuda:N or mps, "
-            f"or unset {DEVICE_ENV} to pick automatically"
-        ) from None
+        chosen = torch.device(spec)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{what} is not a device torch knows: use cpu, cuda, cuda:N or mps; {fix}") from None
     available = {
         "cpu": True,
         "cuda": torch.cuda.is_available(),
         "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
     }
     if not available.get(chosen.type, True):
-        raise ValueError(f"${DEVICE_ENV}={forced!r} but this machine has no {chosen.type} device: unset {DEVICE_ENV} or set it to cpu")
+        raise ValueError(f"{what} but this machine has no {chosen.type} device: {fix}")
     if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
-        raise ValueError(f"${DEVICE_ENV}={forced!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
+        raise ValueError(f"{what} but this machine has {torch.cuda.device_count()} CUDA device(s): {fix}")
     return chosen
 
 

@@ -24,6 +24,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from ..config import check_device
+
 if TYPE_CHECKING:
     import torch
 
@@ -392,28 +394,7 @@ def load_encoder(
 
 def _check_device(device: Any) -> "torch.device":
     """``device`` as a ``torch.device``, refused when torch does not know it or this machine lacks it."""
-    import torch
-
-    try:
-        chosen = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(
-            f"device={device!r} is not a device torch knows: use 'cpu', 'cuda', 'cuda:N' or 'mps', or "
-            "leave device=None to pick one automatically"
-        ) from None
-    available = {
-        "cpu": True,
-        "cuda": torch.cuda.is_available(),
-        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
-    }
-    if not available.get(chosen.type, True):
-        raise ValueError(f"device={device!r} but this machine has no {chosen.type} device: pass device='cpu' or None")
-    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
-        raise ValueError(
-            f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA device(s): "
-            "pass device='cuda' or None"
-        )
-    return chosen
+    return check_device(device, f"device={device!r}", "pass device='cpu', or None to pick one automatically")
 
 
 _ENCODER_ALTERNATIVE = (

@@ -284,12 +284,7 @@ class Classifier(nn.Module):
                 "for one text use input_ids.unsqueeze(0), for lists use a PadCollator batch"
             )
         _check_ids(input_ids, self._vocab_rows, type(self.body).__name__)
-        if callable(getattr(self.body, "forward_features", None)):
-            out = self.body.forward_features(input_ids, attention_mask=attention_mask, **body_kwargs)
-        elif self._body_takes_mask:
-            out = self.body(input_ids=input_ids, attention_mask=attention_mask, **body_kwargs)
-        else:
-            out = self.body(input_ids, **body_kwargs)
+        out = _run_body(self.body, self._body_takes_mask, input_ids, attention_mask, body_kwargs)
         if self.pool == "pooler":
             pooled = getattr(out, "pooler_output", None)
             if pooled is None:
@@ -427,12 +422,7 @@ class TokenClassifier(nn.Module):
         self, input_ids: Tensor, attention_mask: Tensor | None = None, labels: Tensor | None = None, **body_kwargs: Any
     ) -> Output:
         """Tag scores of every token, and the loss over the labelled tokens when ``labels`` are given."""
-        if callable(getattr(self.body, "forward_features", None)):
-            out = self.body.forward_features(input_ids, attention_mask=attention_mask, **body_kwargs)
-        elif self._body_takes_mask:
-            out = self.body(input_ids=input_ids, attention_mask=attention_mask, **body_kwargs)
-        else:
-            out = self.body(input_ids, **body_kwargs)
+        out = _run_body(self.body, self._body_takes_mask, input_ids, attention_mask, body_kwargs)
         hidden = out if isinstance(out, Tensor) else getattr(out, "last_hidden_state", None)
         if not isinstance(hidden, Tensor) or hidden.dim() != 3:
             raise PoolingError(
@@ -452,3 +442,12 @@ class TokenClassifier(nn.Module):
 
     def extra_repr(self) -> str:
         return f"num_labels={self.num_labels}"
+
+
+def _run_body(body: nn.Module, takes_mask: bool, input_ids: Tensor, attention_mask: Tensor | None, kwargs: dict[str, Any]) -> Any:
+    """Call a body the way it wants: ``forward_features`` (the GPT), keywords (HF), or positionally."""
+    if callable(getattr(body, "forward_features", None)):
+        return body.forward_features(input_ids, attention_mask=attention_mask, **kwargs)
+    if takes_mask:
+        return body(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+    return body(input_ids, **kwargs)
