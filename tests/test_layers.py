@@ -42,6 +42,7 @@ FLOORS: dict[str, int] = {
     # 7: what only the book needs (presets per chapter, glue)
     "book": 7,
     "report": 7,
+    "diagrams": 7,
 }
 """Top-level module or package of ``tlnlp`` -> its floor (0 is the bottom)."""
 
