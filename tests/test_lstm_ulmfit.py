@@ -298,3 +298,38 @@ def test_lm_batches_are_shifted_dicts() -> None:
     assert torch.equal(batch["labels"], batch["input_ids"] + 1)
     with pytest.raises(ValueError, match="num_batches"):
         RandomBlocks(torch.arange(50), 6, 3, num_batches=0)
+
+
+def test_lstm_generate_greedy_is_the_argmax_and_suppressed_ids_never_appear():
+    from tlnlp.models import LSTMConfig, LSTMLanguageModel
+
+    torch.manual_seed(0)
+    lm = LSTMLanguageModel(LSTMConfig(vocab_size=12, emb_dim=6, hidden_dim=8)).train()
+    prompt = torch.tensor([[4, 5]])
+    greedy = lm.generate(prompt, 4, top_k=1)
+    assert lm.training  # mode restored
+    expected = prompt
+    lm.eval()
+    for _ in range(4):  # an independent greedy loop over the forward pass
+        expected = torch.cat([expected, lm(expected).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    assert torch.equal(greedy, expected)
+    sampled = lm.generate(torch.tensor([[4], [5]]), 30, suppress=(0, 1, 2), generator=torch.Generator().manual_seed(1))
+    assert sampled.shape == (2, 31) and not bool((sampled[:, 1:] <= 2).any())
+    with pytest.raises(ValueError, match="temperature"):
+        lm.generate(prompt, 1, temperature=0)
+
+
+def test_block_losses_average_to_evaluate_loss_and_are_per_block():
+    from tlnlp.lm import block_losses, evaluate_loss
+    from tlnlp.models import LSTMConfig, LSTMLanguageModel
+
+    torch.manual_seed(0)
+    lm = LSTMLanguageModel(LSTMConfig(vocab_size=10, emb_dim=4, hidden_dim=8))
+    data = torch.randint(0, 10, (101,))
+    losses = block_losses(lm, data, block_size=10, batch_size=3)
+    assert losses.shape == (10,)
+    assert losses.mean().item() == pytest.approx(evaluate_loss(lm, data, 10, batch_size=3))
+    x, y = data[20:30].unsqueeze(0), data[21:31].unsqueeze(0)  # the third block, by hand
+    lm.eval()
+    by_hand = torch.nn.functional.cross_entropy(lm(x).logits[0], y[0]).item()
+    assert losses[2].item() == pytest.approx(by_hand, rel=1e-5)

@@ -1,4 +1,4 @@
-"""Word embeddings: skip-gram with negative sampling and GloVe from scratch, their evaluation, and their transfer.
+"""Word embeddings: skip-gram and CBOW with negative sampling and GloVe from scratch, their evaluation, and their transfer.
 
 >>> from tlnlp.embeddings import SkipGramConfig, train_skipgram, evaluate_word_pairs
 >>> wv = train_skipgram(sentences, SkipGramConfig(epochs=5))  # doctest: +SKIP
@@ -20,6 +20,7 @@ from .evaluate import (
     random_like,
     read_analogies,
 )
+from .cbow import cbow_windows, train_cbow, train_gensim_cbow
 from .glove import GloVeConfig, cooccurrence_matrix, glove_gradients, glove_weight, train_glove
 from .skipgram import (
     SkipGramConfig,
@@ -47,6 +48,10 @@ __all__ = [
     "skipgram_pairs",
     "sgns_gradients",
     "train_gensim_skipgram",
+    # CBOW
+    "cbow_windows",
+    "train_cbow",
+    "train_gensim_cbow",
     # GloVe
     "GloVeConfig",
     "train_glove",

@@ -20,12 +20,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..cache import load_or_compute
+from .cbow import train_cbow, train_gensim_cbow
 from .glove import GloVeConfig, train_glove
 from .skipgram import SkipGramConfig, train_gensim_skipgram, train_skipgram
 from .vectors import WordVectors
 
-METHODS: tuple[str, ...] = ("skipgram", "gensim", "glove")
-"""``skipgram``: :func:`train_skipgram`; ``gensim``: :func:`train_gensim_skipgram`; ``glove``: :func:`train_glove`."""
+METHODS: tuple[str, ...] = ("skipgram", "gensim", "cbow", "gensim-cbow", "glove")
+"""``skipgram``: :func:`train_skipgram`; ``gensim``: :func:`train_gensim_skipgram`; ``cbow``: :func:`train_cbow`;
+``gensim-cbow``: :func:`train_gensim_cbow`; ``glove``: :func:`train_glove`."""
 
 CACHE_VERSION = 1
 """Part of every cache key: bump it when a change to the training code changes the vectors."""
@@ -71,8 +73,8 @@ def load_or_train(
     Arguments:
         method: one of :data:`METHODS`.
         sentences: the tokenised corpus.
-        config: :class:`SkipGramConfig` (``skipgram``, ``gensim``) or :class:`GloVeConfig` (``glove``).
-        device: torch device for ``skipgram``/``glove`` (gensim runs on 2 CPU threads).
+        config: :class:`SkipGramConfig` (``skipgram``, ``gensim``, ``cbow``, ``gensim-cbow``) or :class:`GloVeConfig` (``glove``).
+        device: torch device for ``skipgram``/``cbow``/``glove`` (gensim runs on 2 CPU threads).
 
     Returns:
         :class:`TrainedVectors`; the cache key is the method, the config and a fingerprint of the corpus.
@@ -97,6 +99,10 @@ def load_or_train(
             vectors = train_skipgram(sentences, config, device=device)
         elif method == "gensim":
             vectors = train_gensim_skipgram(sentences, config)
+        elif method == "cbow":
+            vectors = train_cbow(sentences, config, device=device)
+        elif method == "gensim-cbow":
+            vectors = train_gensim_cbow(sentences, config)
         else:
             vectors = train_glove(sentences, config, device=device)
         return TrainedVectors(vectors, time.perf_counter() - start, from_cache=False)

@@ -10,12 +10,13 @@ torch.Size([2, 4])
 """
 
 from .batching import RandomBlocks, SequentialBlocks, get_batch, iter_blocks, split_train_val
-from .metrics import NonFiniteLossError, estimate_loss, evaluate_loss, perplexity, strided_perplexity
+from .metrics import NonFiniteLossError, block_losses, estimate_loss, evaluate_loss, perplexity, strided_perplexity
 
 __all__ = [
     "NonFiniteLossError",
     "RandomBlocks",
     "SequentialBlocks",
+    "block_losses",
     "estimate_loss",
     "evaluate_loss",
     "get_batch",

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from .batching import get_batch, iter_blocks
 
-__all__ = ["NonFiniteLossError", "estimate_loss", "evaluate_loss", "perplexity", "strided_perplexity"]
+__all__ = ["NonFiniteLossError", "block_losses", "estimate_loss", "evaluate_loss", "perplexity", "strided_perplexity"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -121,6 +121,40 @@ def evaluate_loss(model: nn.Module, data: Tensor, block_size: int, batch_size: i
     finally:
         model.train(was_training)
     return _finite_loss(total / count, "evaluate_loss()")
+
+
+@torch.no_grad()
+def block_losses(model: nn.Module, data: Tensor, block_size: int, batch_size: int = 32) -> Tensor:
+    """The mean next-token loss of each non-overlapping block of ``data`` (the blocks of :func:`evaluate_loss`).
+
+    Their mean is :func:`evaluate_loss` (every block has ``block_size`` tokens). Two models scored
+    on the same blocks give *paired* losses, whose per-block differences say whether one model is
+    better beyond the variation between passages (chapter 3 measures forgetting this way).
+
+    Returns:
+        A float64 tensor of ``len(data) // block_size``-ish losses, one per block, in order.
+
+    Example:
+        >>> from tlnlp.models.gpt import GPT, GPTConfig
+        >>> m = GPT(GPTConfig(vocab_size=7, block_size=8, n_layer=1, n_head=1, n_embd=8))
+        >>> losses = block_losses(m, torch.arange(50) % 7, 8)
+        >>> len(losses), math.isclose(losses.mean().item(), evaluate_loss(m, torch.arange(50) % 7, 8), rel_tol=1e-6)
+        (6, True)
+    """
+    device = _device(model)
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for x, y in iter_blocks(data, block_size, batch_size):
+            logits = model(input_ids=x.to(device)).logits
+            per_token = F.cross_entropy(logits.flatten(0, 1).float(), y.to(device).flatten(), reduction="none")
+            out.append(per_token.view(y.shape).double().mean(dim=1).cpu())
+    finally:
+        model.train(was_training)
+    losses = torch.cat(out)
+    _finite_loss(float(losses.mean()), "block_losses()")
+    return losses
 
 
 def perplexity(model: nn.Module, data: Tensor, block_size: int, batch_size: int = 32) -> float:

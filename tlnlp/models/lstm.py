@@ -261,6 +261,54 @@ class LSTMLanguageModel(nn.Module):
         loss = None if labels is None else F.cross_entropy(logits.flatten(0, 1), labels.flatten())
         return Output(logits=logits, loss=loss)
 
+    @torch.no_grad()
+    def generate(
+        self,
+        idx: Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        suppress: tuple[int, ...] = (),
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Extend ``idx`` (``(B, T)``) by sampling ``max_new_tokens`` tokens one at a time (chapter 3).
+
+        As :meth:`tlnlp.models.gpt.GPT.generate`: the last position's logits divided by
+        ``temperature``, the ``top_k`` most likely kept, a sample from the softmax; ``suppress``
+        lists ids never to sample (e.g. ``<unk>`` and ``<pad>``). The whole sequence is re-read at
+        each step (the recurrence has no length limit). Eval mode while generating, restored after.
+
+        Returns:
+            ``(B, T + max_new_tokens)`` token ids, the prompt first.
+
+        Example:
+            >>> lm = LSTMLanguageModel(LSTMConfig(vocab_size=9, emb_dim=4, hidden_dim=8))
+            >>> out = lm.generate(torch.tensor([[3]]), 5, suppress=(0, 1), generator=torch.Generator().manual_seed(0))
+            >>> out.shape, bool((out[:, 1:] > 1).all())
+            (torch.Size([1, 6]), True)
+        """
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0 (use top_k=1 for greedy decoding), got {temperature}")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
+        if idx.ndim != 2 or idx.size(1) < 1:
+            raise ValueError(f"idx must be (batch, time) with at least one token, got shape {tuple(idx.shape)}")
+        was_training = self.training
+        self.eval()
+        try:
+            for _ in range(max_new_tokens):
+                logits = self(idx).logits[:, -1, :] / temperature
+                if suppress:
+                    logits[:, list(suppress)] = float("-inf")
+                if top_k is not None:
+                    kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
+                    logits = logits.masked_fill(logits < kth, float("-inf"))
+                next_id = torch.multinomial(F.softmax(logits, dim=-1), num_samples=1, generator=generator)
+                idx = torch.cat([idx, next_id], dim=1)
+        finally:
+            self.train(was_training)
+        return idx
+
     def set_dropout(self, config: LSTMConfig) -> None:
         """Take the dropouts of ``config`` (see :meth:`LSTMEncoder.set_dropout`); sizes must match.
 
