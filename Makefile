@@ -14,7 +14,7 @@ endif
 PYTEST_ARGS ?=
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: book test unit pair constraints clean smoke-gpu
+.PHONY: book test unit pair constraints clean smoke-gpu wheel-test
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ smoke-gpu: $(STAMP)
 	    || { echo "smoke-gpu: $$chapter failed on the gpu code path (see the traceback above)"; exit 1; }; \
 	  echo "::: smoke-gpu $$chapter took $$(( $$(date +%s) - start )) s"; \
 	done
+
+## make wheel-test: build wheel + sdist, install the wheel in fresh venvs (pinned and newest releases),
+## run chapter 1 at ci and the README examples there (.ci/wheel-test)
+wheel-test:
+	.ci/wheel-test
 
 ## make pair: regenerate the output-free .ipynb of every .md chapter (the .md is the source)
 pair: $(STAMP)
