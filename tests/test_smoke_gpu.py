@@ -99,3 +99,30 @@ def test_bert_stand_in_has_bert_base_vocabulary_and_both_heads(model_dir: Path, 
     assert BertForNextSentencePrediction.from_pretrained(source)(**inputs).logits.shape == (1, 2)
     encoder = load_encoder("bert-base-uncased")  # chapters 6-9 at gpu
     assert encoder.encode(["hello world"]).shape[0] == 1
+
+
+def test_a_missing_data_stand_in_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tlnlp.data import DataNotFoundError, load_wikitext2
+
+    (tmp_path / "mirror" / "wikitext2").mkdir(parents=True)
+    monkeypatch.setenv("TLNLP_DATA_DIR", str(tmp_path / "mirror"))
+    monkeypatch.setenv("TLNLP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TLNLP_OFFLINE", "1")
+    with pytest.raises(DataNotFoundError, match=r"wikitext2.*train\.txt|train\.txt.*wikitext2"):
+        load_wikitext2("train")
+
+
+def test_data_stand_in_passes_the_registry_checks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    from tlnlp.data import load_wikitext2
+
+    source = Path(os.environ.get("TLNLP_DATA_DIR", ""))
+    if not (source / "wikitext2" / "valid.txt").is_file():
+        pytest.skip("needs the data mirror (TLNLP_DATA_DIR)")
+    _standins().write_data(tmp_path / "mirror", source)
+    monkeypatch.setenv("TLNLP_DATA_DIR", str(tmp_path / "mirror"))
+    monkeypatch.setenv("TLNLP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TLNLP_OFFLINE", "1")
+    assert load_wikitext2("train").startswith(" \n = Valkyria Chronicles III = \n")
+    assert load_wikitext2("valid") == (source / "wikitext2" / "valid.txt").read_text(encoding="utf-8")
