@@ -14,7 +14,7 @@ endif
 PYTEST_ARGS ?=
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: book test unit pair constraints clean
+.PHONY: book test unit pair constraints clean smoke-gpu wheel-test
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,28 @@ test: $(STAMP)
 ## make unit: unit tests only (fast)
 unit: $(STAMP)
 	$(BIN)/python -m pytest --doctest-modules tlnlp tests $(PYTEST_ARGS)
+
+## make smoke-gpu: every chapter on the gpu preset's code path, model names and data sources but ci sizes
+## (TLNLP_SMOKE=1), on this machine's device, against tiny random stand-ins for the hub models and the
+## gpu-only data (tests/standins.py). It proves that the code runs, not what it measures.
+SMOKE_DIR ?= .cache/smoke-gpu
+SMOKE_CHAPTERS ?= $(wildcard notebooks/[0-9]*.md)
+smoke-gpu: $(STAMP)
+	rm -rf $(SMOKE_DIR) && mkdir -p $(SMOKE_DIR)/out
+	$(BIN)/python tests/standins.py $(SMOKE_DIR)/models $(SMOKE_DIR)/data
+	set -e; for chapter in $(SMOKE_CHAPTERS); do \
+	  echo "::: smoke-gpu $$chapter"; start=$$(date +%s); \
+	  ( cd notebooks && TLNLP_PRESET=gpu TLNLP_SMOKE=1 TLNLP_OFFLINE=1 HF_HUB_OFFLINE=1 \
+	    TLNLP_MODEL_DIR=$(abspath $(SMOKE_DIR))/models TLNLP_DATA_DIR=$(abspath $(SMOKE_DIR))/data \
+	    $(abspath $(BIN))/jupytext --execute --to ipynb -o $(abspath $(SMOKE_DIR))/out/$$(basename $$chapter .md).ipynb $$(basename $$chapter) ) \
+	    || { echo "smoke-gpu: $$chapter failed on the gpu code path (see the traceback above)"; exit 1; }; \
+	  echo "::: smoke-gpu $$chapter took $$(( $$(date +%s) - start )) s"; \
+	done
+
+## make wheel-test: build wheel + sdist, install the wheel in fresh venvs (pinned and newest releases),
+## run chapter 1 at ci and the README examples there (.ci/wheel-test)
+wheel-test:
+	.ci/wheel-test
 
 ## make pair: regenerate the output-free .ipynb of every .md chapter (the .md is the source)
 pair: $(STAMP)

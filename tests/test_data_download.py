@@ -7,8 +7,6 @@ an empty mirror and cache under ``tmp_path``.
 from __future__ import annotations
 
 import hashlib
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,56 +22,6 @@ from tlnlp.data import (
 )
 
 GOOD = b"sentence\tlabel\n" + b"a fine film\t1\n" * 5000  # ~70 kB: several chunks would be fine too
-
-
-class _Server:
-    """Serves ``routes[path] = (body, announced_length)``; counts requests per path."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, tuple[bytes, int]] = {}
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                server.requests.append(self.path)
-                if self.path not in server.routes:
-                    self.send_error(404, "Not Found")
-                    return
-                body, announced = server.routes[self.path]
-                self.send_response(200)
-                self.send_header("Content-Length", str(announced))
-                self.end_headers()
-                self.wfile.write(body)
-                self.close_connection = True
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def serve(self, path: str, body: bytes, announced: int | None = None) -> str:
-        self.routes[path] = (body, len(body) if announced is None else announced)
-        return self.base + path
-
-
-@pytest.fixture(scope="module")
-def _running_server():
-    srv = _Server()
-    thread = threading.Thread(target=srv.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
-
-
-@pytest.fixture
-def server(_running_server):
-    """The module's server with no routes and no requests yet."""
-    _running_server.routes.clear()
-    _running_server.requests.clear()
-    return _running_server
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ its own empty cache and mirror under ``tmp_path``.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import os
@@ -15,7 +14,6 @@ import sys
 import threading
 import time
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -44,78 +42,6 @@ GOOD = b"sentence\tlabel\n" + b"a fine film\t1\n" * 3000
 
 
 # ---------------------------------------------------------------- a local server
-
-
-class _Server:
-    """``routes[path] = body``; ``trickle[path] = seconds between bytes``; records requests and headers."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, bytes] = {}
-        self.trickle: dict[str, float] = {}
-        self.requests: list[tuple[str, str | None]] = []
-        self.need_auth: str | None = None  # "user:password" the server demands, if any
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                path = self.path.split("?", 1)[0]
-                auth = self.headers.get("Authorization")
-                server.requests.append((self.path, auth))
-                if server.need_auth is not None:
-                    expected = "Basic " + base64.b64encode(server.need_auth.encode()).decode()
-                    if auth != expected:
-                        self.send_error(401, "Unauthorized")
-                        return
-                if path not in server.routes:
-                    self.send_error(404, "Not Found")
-                    return
-                body = server.routes[path]
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                try:
-                    if path in server.trickle:
-                        for i in range(len(body)):
-                            self.wfile.write(body[i : i + 1])
-                            self.wfile.flush()
-                            time.sleep(server.trickle[path])
-                    else:
-                        self.wfile.write(body)
-                except OSError:  # the client gave up
-                    pass
-                self.close_connection = True
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def serve(self, path: str, body: bytes, trickle: float | None = None) -> str:
-        self.routes[path] = body
-        if trickle is not None:
-            self.trickle[path] = trickle
-        return self.base + path
-
-
-@pytest.fixture(scope="module")
-def _running_server():
-    srv = _Server()
-    thread = threading.Thread(target=srv.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
-
-
-@pytest.fixture
-def server(_running_server):
-    _running_server.routes.clear()
-    _running_server.trickle.clear()
-    _running_server.requests.clear()
-    _running_server.need_auth = None
-    return _running_server
 
 
 @pytest.fixture

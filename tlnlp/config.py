@@ -13,6 +13,15 @@ running at and picks its own numbers with :meth:`Preset.pick`:
 
 ``TLNLP_PRESET`` overrides the automatic choice (``gpu`` when CUDA is present,
 else ``cpu``).
+
+``TLNLP_SMOKE=1`` turns on the *smoke* mode used by ``make smoke-gpu``: the preset keeps its
+name (so ``TLNLP_PRESET=gpu`` takes the ``gpu`` code path, model names and data sources) but
+:meth:`Preset.pick` returns the ``ci`` value wherever the value is a size (a number, or
+anything that holds no string), so a chapter runs in minutes on a CPU. It proves that the code
+runs, not what it measures.
+
+>>> Preset("gpu", smoke=True).pick(ci=dict(steps=2, source="a"), gpu=dict(steps=4_000, source="b"))
+{'steps': 2, 'source': 'b'}
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ PRESETS: tuple[str, ...] = ("ci", "cpu", "gpu")
 """Valid preset names, smallest first."""
 
 PRESET_ENV = "TLNLP_PRESET"
+SMOKE_ENV = "TLNLP_SMOKE"
+"""Environment variable: ``1`` keeps the preset's names and code path but picks ``ci`` sizes."""
 CACHE_ENV = "TLNLP_CACHE"
 DEVICE_ENV = "TLNLP_DEVICE"
 
@@ -74,6 +85,7 @@ class Preset:
     """
 
     name: str
+    smoke: bool = False
 
     def __post_init__(self) -> None:
         if self.name not in PRESETS:
@@ -91,6 +103,8 @@ class Preset:
             raise PresetError(f"pick() got unknown preset(s) {sorted(unknown)}; valid presets are {', '.join(PRESETS)}")
         if self.name not in values:
             raise PresetError(f"pick() has no value for the active preset {self.name!r}; give {self.name}=...")
+        if self.smoke and "ci" in values:
+            return _smoke_value(values["ci"], values[self.name])
         return values[self.name]
 
     @property
@@ -100,13 +114,51 @@ class Preset:
 
     @property
     def is_small(self) -> bool:
-        """True at ``ci``: the chapter should only check that its code runs."""
-        return self.name == "ci"
+        """True at ``ci`` and in smoke mode: the chapter should only check that its code runs."""
+        return self.name == "ci" or self.smoke
+
+
+def _holds_text(value: Any) -> bool:
+    """True for a string, or a list/tuple/set whose items are all strings (names, sources)."""
+    if isinstance(value, str):
+        return True
+    return isinstance(value, (list, tuple, set, frozenset)) and len(value) > 0 and all(isinstance(v, str) for v in value)
+
+
+def _smoke_value(small: Any, named: Any) -> Any:
+    """Smoke mode's pick: names from ``named`` (the active preset's value), sizes from ``small`` (ci's).
+
+    Dictionaries are merged key by key; a key only ``named`` has keeps its value.
+
+    Example:
+        >>> _smoke_value({"n": 1, "src": ("a",)}, {"n": 9, "src": ("a", "b"), "extra": 3})
+        {'n': 1, 'src': ('a', 'b'), 'extra': 3}
+        >>> _smoke_value(16, 4096), _smoke_value("tiny", "gpt2")
+        (16, 'gpt2')
+    """
+    if isinstance(small, dict) and isinstance(named, dict):
+        return {k: _smoke_value(small[k], v) if k in small else v for k, v in named.items()}
+    return named if _holds_text(named) else small
+
+
+def smoke_mode() -> bool:
+    """True when ``$TLNLP_SMOKE`` is ``1``/``true``/``yes``/``on``; empty or ``0``/``false``/``no``/``off`` is False.
+
+    Raises:
+        PresetError: any other value, naming the variable and the valid values.
+    """
+    raw = os.environ.get(SMOKE_ENV, "")
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise PresetError(f"${SMOKE_ENV}={raw!r} is not a valid switch: use 1 to turn smoke mode on, 0 (or unset it) to turn it off")
 
 
 def preset() -> Preset:
-    """The active :class:`Preset` (see :func:`preset_name`)."""
-    return Preset(preset_name())
+    """The active :class:`Preset` (see :func:`preset_name`; ``$TLNLP_SMOKE`` sets its smoke mode)."""
+    return Preset(preset_name(), smoke=smoke_mode())
 
 
 def device() -> "Any":

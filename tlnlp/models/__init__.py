@@ -30,6 +30,7 @@ _LAZY: dict[str, str] = {
     "ModelLoadError": "encoders",
     "ModelNotAvailableError": "encoders",
     "count_parameters": "encoders",
+    "hub_source": "encoders",
     "load_encoder": "encoders",
     "offline_model_dir": "encoders",
 }

@@ -29,6 +29,9 @@ from ..config import check_device
 if TYPE_CHECKING:
     import torch
 
+MODEL_DIR_ENV = "TLNLP_MODEL_DIR"
+"""Environment variable naming a local mirror of the hub: ``<dir>/<hub id>`` replaces the download."""
+
 OFFLINE_NAME = "minilm"
 """The canonical name of the packaged offline encoder."""
 
@@ -458,7 +461,40 @@ def resolve_model_source(name: Any, *, caller: str, example: str) -> tuple[str, 
             f"the local folder {name!r} does not exist (resolved to {path.resolve()}); check the path for a "
             f"typo, or save a model there first (enc.save_pretrained({name!r}))"
         )
+    mirror = os.environ.get(MODEL_DIR_ENV, "").strip()
+    if mirror:
+        folder = Path(mirror).expanduser() / name
+        if not folder.is_dir():
+            raise ModelNotAvailableError(
+                f"{caller}() was asked for the hub model {name!r}, and ${MODEL_DIR_ENV}={mirror!r} is set, but "
+                f"{folder} does not exist: put the model there (e.g. model.save_pretrained({str(folder)!r}); "
+                f"`make smoke-gpu` writes tiny stand-ins there), or unset {MODEL_DIR_ENV} to use the hub"
+            )
+        return str(folder), name, False
     return name, name, True
+
+
+def hub_source(name: str) -> str:
+    """What to hand to a ``transformers`` ``from_pretrained`` for the hub model ``name``.
+
+    The hub id itself, or ``$TLNLP_MODEL_DIR/<name>`` when that setting names a local mirror of
+    the hub (one folder per model, as ``save_pretrained`` writes it; the smoke run fills it with
+    tiny stand-ins). Chapters load hub models through this, so the same code reads either.
+
+    Raises:
+        ModelNotAvailableError: ``$TLNLP_MODEL_DIR`` is set but holds no folder for ``name``.
+
+    Example:
+        >>> saved = os.environ.pop(MODEL_DIR_ENV, None)
+        >>> hub_source("gpt2")
+        'gpt2'
+        >>> os.environ[MODEL_DIR_ENV] = "/nonexistent"; hub_source("gpt2")
+        Traceback (most recent call last):
+        ...
+        tlnlp.models.encoders.ModelNotAvailableError: hub_source() was asked for the hub model 'gpt2', and $TLNLP_MODEL_DIR='/nonexistent' is set, but /nonexistent/gpt2 does not exist: put the model there (e.g. model.save_pretrained('/nonexistent/gpt2'); `make smoke-gpu` writes tiny stand-ins there), or unset TLNLP_MODEL_DIR to use the hub
+        >>> _ = os.environ.pop(MODEL_DIR_ENV) if saved is None else os.environ.update(TLNLP_MODEL_DIR=saved)
+    """
+    return resolve_model_source(name, caller="hub_source", example='"gpt2"')[0]
 
 
 def check_model_folder(folder: str, name: str, *, weights: bool = True, tokenizer: bool = True) -> None:
