@@ -281,3 +281,160 @@ def test_domain_separability_refuses_what_it_cannot_measure():
         domain_separability(X[:12], np.array([0] * 10 + [1] * 2))
     with pytest.raises(ValueError, match="2-D array"):
         domain_separability(X[:, 0], np.repeat([0, 1], 10))
+
+
+# --- proxy A-distance -------------------------------------------------------------------------
+
+from tlnlp.adaptation import (  # noqa: E402
+    MaskedTextCollator,
+    add_mlm_head,
+    continue_pretraining,
+    domain_classifier_error,
+    masked_lm_loss,
+    proxy_a_distance,
+)
+from tlnlp.pretraining import IGNORE_INDEX, MaskingError  # noqa: E402
+
+
+def test_proxy_a_distance_is_two_for_separable_domains_and_near_zero_for_identical_ones():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(400, 5))
+    assert proxy_a_distance(a, rng.normal(size=(400, 5)) + 20.0) == 2.0
+    same = [proxy_a_distance(rng.normal(size=(400, 5)), rng.normal(size=(400, 5)), seed=s) for s in range(5)]
+    # Held-out error of a chance classifier on 400 rows: sd ~ 0.025, so 2(1-2e) stays well under 0.4.
+    assert max(same) < 0.4 and np.mean(same) < 0.2
+
+
+def test_proxy_a_distance_matches_an_independent_computation_of_two_times_one_minus_twice_the_error():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(1)
+    xs, xt = rng.normal(size=(300, 4)), rng.normal(size=(300, 4)) + np.array([0.6, 0, 0, 0])
+    x, y = np.concatenate([xs, xt]), np.repeat([0, 1], 300)
+    a, b, ya, yb = train_test_split(x, y, test_size=0.5, stratify=y, random_state=3)
+    scaler = StandardScaler().fit(a)
+    error = np.mean(LogisticRegression(max_iter=2000).fit(scaler.transform(a), ya).predict(scaler.transform(b)) != yb)
+    assert domain_classifier_error(xs, xt, seed=3) == pytest.approx(error)
+    assert proxy_a_distance(xs, xt, seed=3) == pytest.approx(2 * (1 - 2 * error))
+    # A one-sd shift: the Bayes error is Phi(-0.3) ~ 0.38, so the distance is ~0.47, not 0 or 2.
+    assert 0.2 < proxy_a_distance(xs, xt, seed=3) < 0.8
+
+
+def test_proxy_a_distance_balances_domains_of_different_sizes_and_refuses_bad_input():
+    rng = np.random.default_rng(2)
+    # 900 vs 100 rows of the same distribution: a classifier predicting "the big domain" would
+    # score 0.9 if the sizes were not balanced; balanced, the distance stays near 0.
+    assert proxy_a_distance(rng.normal(size=(900, 3)), rng.normal(size=(100, 3))) < 0.5
+    with pytest.raises(ValueError, match="same feature extractor"):
+        proxy_a_distance(np.zeros((10, 3)), np.zeros((10, 4)))
+    with pytest.raises(ValueError, match="2-D"):
+        proxy_a_distance(np.zeros(10), np.zeros((10, 1)))
+    with pytest.raises(ValueError, match="NaN"):
+        proxy_a_distance(np.full((10, 2), np.nan), np.zeros((10, 2)))
+    with pytest.raises(ValueError, match="test_size"):
+        proxy_a_distance(np.zeros((10, 2)), np.ones((10, 2)), test_size=1.0)
+
+
+def test_an_unknown_amazon_domain_is_refused_with_the_valid_names():
+    from tlnlp.data import load_amazon_reviews
+
+    with pytest.raises(ValueError, match="books, dvd, electronics, kitchen"):
+        load_amazon_reviews(["books", "kitchens"])
+
+
+# --- masked-LM head and continued pretraining --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    from tlnlp.models import load_encoder
+
+    return load_encoder("minilm")
+
+
+def test_the_mlm_head_is_tied_to_the_word_embeddings_and_computes_bert_s_formula(minilm):
+    import copy
+
+    encoder = copy.deepcopy(minilm)
+    mlm = add_mlm_head(encoder)
+    embedding = encoder.model.get_input_embeddings().weight
+    assert mlm.head.decoder_weight is embedding
+    # the shared matrix is counted once among the trainable parameters
+    assert sum(p is embedding for p in mlm.parameters()) == 1
+    torch.manual_seed(0)
+    ids = torch.tensor([[101, 2023, 103, 2003, 2204, 102]])
+    labels = torch.full_like(ids, IGNORE_INDEX)
+    labels[0, 2] = 3185
+    with torch.no_grad():
+        nn.init.normal_(mlm.head.bias)
+        out = mlm.eval()(ids, labels=labels)
+        hidden = encoder.model(input_ids=ids).last_hidden_state[0, 2]
+        h = nn.functional.layer_norm(nn.functional.gelu(hidden @ mlm.head.dense.weight.T + mlm.head.dense.bias),
+                                     (hidden.shape[-1],), mlm.head.norm.weight, mlm.head.norm.bias, eps=mlm.head.norm.eps)
+        expected = h @ embedding.T + mlm.head.bias
+    torch.testing.assert_close(out.logits[0], expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out.loss, torch.logsumexp(expected, 0) - expected[3185], rtol=1e-4, atol=1e-4)
+
+
+def test_the_collator_masks_only_real_tokens_and_labels_the_original_ids(minilm):
+    collate = MaskedTextCollator(minilm.tokenizer, max_length=64, mlm_probability=0.5, seed=0)
+    texts = ["the kettle boils fast and looks good", "short"]
+    batch = collate(texts)
+    plain = minilm.tokenizer(texts, truncation=True, max_length=64, padding=True, return_tensors="pt")
+    chosen = batch["labels"] != IGNORE_INDEX
+    assert torch.equal(batch["labels"][chosen], plain["input_ids"][chosen])
+    special = torch.isin(plain["input_ids"], torch.tensor(minilm.tokenizer.all_special_ids))
+    assert not chosen[special].any() and not chosen[plain["attention_mask"] == 0].any()
+    assert chosen.any()
+
+
+def test_continued_pretraining_lowers_the_masked_lm_loss_on_the_texts_it_sees(minilm):
+    import copy
+
+    encoder = copy.deepcopy(minilm)
+    texts = ["the blender crushed ice in seconds and cleaned up easily", "this toaster burns one side of the bread"] * 8
+    mlm = add_mlm_head(encoder)
+    before = masked_lm_loss(mlm, encoder.tokenizer, texts, seed=1)
+    frozen_copy = encoder.model.embeddings.word_embeddings.weight.detach().clone()
+    run = continue_pretraining(encoder, texts, steps=25, batch_size=8, max_length=32, seed=0, mlm=mlm)
+    after = masked_lm_loss(run.mlm, encoder.tokenizer, texts, seed=1)
+    assert run.mlm is mlm and len(run.history.step_losses) == 25
+    assert after < before - 2.0, (before, after)
+    # the encoder itself was trained in place (tied embeddings included)
+    assert not torch.equal(encoder.model.embeddings.word_embeddings.weight, frozen_copy)
+    assert mlm.head.decoder_weight is encoder.model.get_input_embeddings().weight
+
+
+def test_continued_pretraining_refuses_what_it_cannot_train(minilm):
+    with pytest.raises(ValueError, match="no text to pretrain on"):
+        continue_pretraining(minilm, [], steps=1)
+    with pytest.raises(ValueError, match="no text to pretrain on"):
+        continue_pretraining(minilm, ["  ", ""], steps=1)
+    with pytest.raises(TypeError, match="single string"):
+        continue_pretraining(minilm, "one review", steps=1)
+    with pytest.raises(ValueError, match="steps must be"):
+        continue_pretraining(minilm, ["a text"], steps=0)
+
+    class NoMask:
+        mask_token_id = None
+
+        def __len__(self):
+            return 10
+
+    class Fake:
+        def __init__(self, model, tokenizer):
+            self.model, self.tokenizer = model, tokenizer
+
+    with pytest.raises(MaskingError, match="no mask token"):
+        add_mlm_head(Fake(minilm.model, NoMask()))
+
+    class NoEmbeddings(nn.Module):
+        def get_input_embeddings(self):
+            return None
+
+    with pytest.raises(ValueError, match="no word-embedding matrix"):
+        add_mlm_head(Fake(NoEmbeddings(), minilm.tokenizer))
+    with pytest.raises(TypeError, match="tlnlp.models.Encoder"):
+        add_mlm_head(object())

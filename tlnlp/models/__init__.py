@@ -22,6 +22,7 @@ _LAZY: dict[str, str] = {
     "GPT": "gpt",
     "GPTConfig": "gpt",
     "GPTWeightsError": "gpt",
+    "AuxLMClassifier": "gpt_classifier",
     "LSTMConfig": "lstm",
     "LSTMEncoder": "lstm",
     "LSTMLanguageModel": "lstm",
