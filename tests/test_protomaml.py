@@ -72,3 +72,34 @@ def test_protomaml_rejects_bad_settings() -> None:
         ProtoMAML(torch.nn.Identity(), n_way=1, inner_lr=0.1)
     with pytest.raises(ValueError, match="adapt_embed"):
         ProtoMAML(torch.nn.Identity(), n_way=3, inner_lr=0.1, adapt_embed=True)
+
+
+def test_top_layers_on_cached_hidden_states_reproduce_the_encoders_mean_pooled_output() -> None:
+    from transformers import BertConfig, BertModel
+
+    from tlnlp.meta import TopLayers, hidden_below
+
+    torch.manual_seed(0)
+    bert = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+                                intermediate_size=32)).eval()
+
+    class _Tok:  # a tokenizer stand-in: each text is a list of token ids already
+        def __call__(self, texts, max_length, **_):
+            ids = torch.zeros(len(texts), max_length, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for i, t in enumerate(texts):
+                ids[i, :len(t)], mask[i, :len(t)] = torch.tensor(t), 1
+            from transformers import BatchEncoding
+            return BatchEncoding({"input_ids": ids, "attention_mask": mask})
+
+    class _Enc:
+        tokenizer, model = _Tok(), bert
+
+    texts = [[1, 4, 9], [2, 7, 7, 7, 3], [5]]
+    cache = hidden_below(_Enc(), texts, top=2, max_length=8)
+    top = TopLayers(bert.encoder.layer[-2:], n_way=2).eval()
+    rows = cache[[0, 1, 2]]
+    pooled = top.pooled(**rows)
+    for i, t in enumerate(texts):  # independent: the whole encoder on one unpadded text, mean over its tokens
+        expected = bert(input_ids=torch.tensor([t])).last_hidden_state[0].mean(0)
+        assert torch.allclose(pooled[i], expected, atol=3e-2)  # the cache is bfloat16
