@@ -111,7 +111,8 @@ def hidden_below(encoder: Any, texts: Sequence[str], top: int, *, batch_size: in
         batch_size, max_length: batching of the one forward pass.
 
     Returns:
-        :class:`CachedInputs` padded to the longest text (stored in bfloat16 to halve the memory).
+        :class:`CachedInputs` padded to the longest text, in float32 (a bfloat16 cache's rounding,
+        divided by the small standard deviations of some features, was large enough to matter).
     """
     n_layers = int(encoder.model.config.num_hidden_layers)
     if not 1 <= top <= n_layers:
@@ -123,7 +124,7 @@ def hidden_below(encoder: Any, texts: Sequence[str], top: int, *, batch_size: in
         batch = encoder.tokenizer(list(texts[start:start + batch_size]), padding="max_length", truncation=True,
                                   max_length=max_length, return_tensors="pt").to(device)
         out = model(**batch, output_hidden_states=True)
-        chunks.append(out.hidden_states[n_layers - top].to(torch.bfloat16).cpu())
+        chunks.append(out.hidden_states[n_layers - top].float().cpu())
         masks.append(batch["attention_mask"].cpu())
     hidden, mask = torch.cat(chunks), torch.cat(masks)
     keep = int(mask.sum(1).max())
