@@ -1,11 +1,16 @@
-"""Meta-learning: MAML (second- and first-order), Reptile, and the prototypical-network baseline.
+"""Meta-learning: MAML (second- and first-order), Reptile, prototypical networks and ProtoMAML.
 
 >>> from tlnlp.meta import MAML, Task, reptile_step, prototypes, prototype_logits
 """
 
 from .episodes import episode_accuracies, episode_task
+from .layers import CachedInputs, TopLayers, hidden_below
 from .maml import MAML, Task, adapt
+from .protomaml import ProtoMAML, proto_head, protonet_logits, protonet_loss
 from .protonet import prototype_logits, prototypes
 from .reptile import reptile_step
 
-__all__ = ["MAML", "Task", "adapt", "episode_accuracies", "episode_task", "prototype_logits", "prototypes", "reptile_step"]
+__all__ = [
+    "CachedInputs", "MAML", "TopLayers", "hidden_below", "ProtoMAML", "Task", "adapt", "episode_accuracies", "episode_task", "proto_head", "protonet_logits",
+    "protonet_loss", "prototype_logits", "prototypes", "reptile_step",
+]
