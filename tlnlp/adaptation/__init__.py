@@ -7,7 +7,9 @@
 - :mod:`tlnlp.adaptation.distance`: :func:`proxy_a_distance` (Ben-David et al. 2010);
 - :mod:`tlnlp.adaptation.mlm`: :func:`add_mlm_head` (a fresh masked-LM head tied to an encoder's
   word embeddings) and :func:`continue_pretraining` (domain-adaptive pretraining, Gururangan et
-  al. 2020, trained by fit).
+  al. 2020, trained by fit);
+- :mod:`tlnlp.adaptation.ner`: :func:`encode_tagged`, :func:`entity_f1` (seqeval),
+  :func:`coarse_tag`, and :class:`TokenDomainAdversarialTagger` (DANN at token level).
 
 Introduced in appendix A and the chapter on domain adaptation.
 
@@ -35,6 +37,15 @@ from .mlm import (
     masked_lm_loss,
 )
 from .grl import GradientReversal, dann_schedule, grad_reverse
+from .ner import (
+    COARSE_TYPES,
+    TokenDomainAdversarialTagger,
+    coarse_tag,
+    encode_tagged,
+    entity_f1,
+    predict_tags,
+    token_domain_mask,
+)
 
 __all__ = [
     "GradientReversal",
@@ -55,4 +66,11 @@ __all__ = [
     "add_mlm_head",
     "continue_pretraining",
     "masked_lm_loss",
+    "COARSE_TYPES",
+    "TokenDomainAdversarialTagger",
+    "coarse_tag",
+    "encode_tagged",
+    "entity_f1",
+    "predict_tags",
+    "token_domain_mask",
 ]
