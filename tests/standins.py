@@ -43,7 +43,9 @@ def write_bert(folder: Path) -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(str(offline_model_dir()))
     assert len(tokenizer) == 30_522, f"the packaged MiniLM's vocabulary has {len(tokenizer)} pieces, not 30,522"
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+    # bert-base-uncased's depth (12 layers), so chapters that pick layers by index (chapter 9's student)
+    # run their gpu choices; tiny width keeps it fast.
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=12, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=512)
     BertForPreTraining(config).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
