@@ -26,8 +26,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from ..text.vocab import Vocab, build_vocab
-from .skipgram import SkipGramConfig, keep_probabilities, noise_distribution, sample_noise, sgns_gradients
+from ..text.vocab import Vocab
+from .skipgram import SkipGramConfig, prepare_training, sample_noise, sgns_gradients
 from .vectors import WordVectors
 
 
@@ -95,21 +95,8 @@ def train_cbow(
     """
     from tqdm.auto import tqdm
 
-    sentences = list(sentences)
-    if vocab is None:
-        vocab = build_vocab(sentences, min_count=config.min_count, max_size=config.max_vocab)
-    corpus = vocab.encode_corpus(sentences)
-    if len(corpus) < 2:
-        raise ValueError("the corpus has fewer than 2 in-vocabulary tokens; give more text")
-    device = torch.device("cpu" if device is None else device)
-    rng = np.random.default_rng(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
-    keep = keep_probabilities(vocab.counts, config.sample)
-    noise_cdf = np.cumsum(noise_distribution(vocab.counts, config.noise_power))
-
+    vocab, corpus, device, rng, keep, noise_cdf, w_in, w_out = prepare_training(sentences, config, vocab, device)
     V, d, K, B = len(vocab), config.dim, config.negative, config.batch_size
-    w_in = ((torch.rand(V, d, generator=gen) - 0.5) / d).to(device)  # word2vec's initialisation
-    w_out = torch.zeros(V, d, device=device)
 
     per_epoch = float(keep[corpus.ids].sum())
     bar = tqdm(total=int(per_epoch * config.epochs), unit="word", unit_scale=True, disable=not config.progress, desc="CBOW")

@@ -247,21 +247,8 @@ def train_skipgram(
     """
     from tqdm.auto import tqdm
 
-    sentences = list(sentences)
-    if vocab is None:
-        vocab = build_vocab(sentences, min_count=config.min_count, max_size=config.max_vocab)
-    corpus = vocab.encode_corpus(sentences)
-    if len(corpus) < 2:
-        raise ValueError("the corpus has fewer than 2 in-vocabulary tokens; give more text")
-    device = torch.device("cpu" if device is None else device)
-    rng = np.random.default_rng(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
-    keep = keep_probabilities(vocab.counts, config.sample)
-    noise_cdf = np.cumsum(noise_distribution(vocab.counts, config.noise_power))
-
+    vocab, corpus, device, rng, keep, noise_cdf, w_in, w_out = prepare_training(sentences, config, vocab, device)
     V, d, K, B = len(vocab), config.dim, config.negative, config.batch_size
-    w_in = ((torch.rand(V, d, generator=gen) - 0.5) / d).to(device)  # word2vec's initialisation
-    w_out = torch.zeros(V, d, device=device)
 
     # Expected pairs per epoch (mean window (W+1)/2 on both sides), for the progress bar.
     per_epoch = float(keep[corpus.ids].sum()) * (config.window + 1)
@@ -323,3 +310,34 @@ def train_gensim_skipgram(
         workers=workers,
     )
     return WordVectors.from_gensim(model.wv)
+
+
+def prepare_training(
+    sentences: Iterable[Sequence[str]], config: SkipGramConfig, vocab: Vocab | None = None, device=None
+) -> tuple:
+    """What skip-gram and CBOW both start from: vocabulary, encoded corpus, RNG, subsampling and noise
+    tables, and word2vec's initial tables (input uniform in ±0.5/d, output zero).
+
+    Returns:
+        ``(vocab, corpus, device, rng, keep, noise_cdf, w_in, w_out)``.
+
+    Example:
+        >>> vocab, corpus, *_, w_in, w_out = prepare_training([["a", "b"]] * 3, SkipGramConfig(dim=2, min_count=1))
+        >>> (len(vocab), tuple(w_in.shape), float(w_out.abs().sum()))
+        (2, (2, 2), 0.0)
+    """
+    sentences = list(sentences)
+    if vocab is None:
+        vocab = build_vocab(sentences, min_count=config.min_count, max_size=config.max_vocab)
+    corpus = vocab.encode_corpus(sentences)
+    if len(corpus) < 2:
+        raise ValueError("the corpus has fewer than 2 in-vocabulary tokens; give more text")
+    device = torch.device("cpu" if device is None else device)
+    rng = np.random.default_rng(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    keep = keep_probabilities(vocab.counts, config.sample)
+    noise_cdf = np.cumsum(noise_distribution(vocab.counts, config.noise_power))
+    V, d = len(vocab), config.dim
+    w_in = ((torch.rand(V, d, generator=gen) - 0.5) / d).to(device)  # word2vec's initialisation
+    w_out = torch.zeros(V, d, device=device)
+    return vocab, corpus, device, rng, keep, noise_cdf, w_in, w_out
