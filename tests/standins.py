@@ -7,7 +7,9 @@
 - ``MODELS/bert-base-uncased``: a randomly initialised ``BertForPreTraining`` (MLM and NSP heads)
   with the 30,522-piece WordPiece vocabulary of the packaged MiniLM (bert-base-uncased's);
 - ``DATA``: a data mirror holding every dataset of ``$TLNLP_DATA_DIR`` (links) plus a stand-in
-  ``wikitext2/train.txt`` (WikiText-2 valid repeated past the registry's 10 MB floor).
+  ``wikitext2/train.txt`` (WikiText-2 valid repeated past the registry's 10 MB floor) and a
+  stand-in ``text8/text8.zip`` (WikiText-2 valid, lowercased to text8's alphabet), marked by
+  ``text8.zip.standin`` so that smoke mode takes it without its checksum.
 
 Point ``TLNLP_MODEL_DIR`` at MODELS and ``TLNLP_DATA_DIR`` at DATA. The weights are random:
 a run against them proves that the code runs, not what it measures.
@@ -16,7 +18,9 @@ a run against them proves that the code runs, not what it measures.
 from __future__ import annotations
 
 import os
+import re
 import sys
+import zipfile
 from pathlib import Path
 
 
@@ -65,6 +69,11 @@ def write_data(folder: Path, source: Path) -> None:
     valid = (source / "wikitext2" / "valid.txt").read_text(encoding="utf-8")
     text = " \n = Valkyria Chronicles III = \n" + valid * (10_100_000 // len(valid.encode()) + 1)
     (wiki / "train.txt").write_text(text, encoding="utf-8")
+    text8 = folder / "text8"
+    text8.mkdir(exist_ok=True)
+    with zipfile.ZipFile(text8 / "text8.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("text8", " " + " ".join(re.sub(r"[^a-z]+", " ", valid.lower()).split()))
+    (text8 / "text8.zip.standin").write_text("a stand-in for make smoke-gpu (tests/standins.py), not text8\n")
 
 
 def main(models: str, data: str) -> None:

@@ -126,3 +126,64 @@ def test_data_stand_in_passes_the_registry_checks(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TLNLP_OFFLINE", "1")
     assert load_wikitext2("train").startswith(" \n = Valkyria Chronicles III = \n")
     assert load_wikitext2("valid") == (source / "wikitext2" / "valid.txt").read_text(encoding="utf-8")
+
+
+def _text8_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    import zipfile
+
+    folder = tmp_path / "mirror" / "text8"
+    folder.mkdir(parents=True)
+    with zipfile.ZipFile(folder / "text8.zip", "w") as archive:
+        archive.writestr("text8", " the cat sat on the mat")
+    (folder / "text8.zip.standin").write_text("stand-in\n")
+    monkeypatch.setenv("TLNLP_DATA_DIR", str(tmp_path / "mirror"))
+    monkeypatch.setenv("TLNLP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TLNLP_OFFLINE", "1")
+    return folder
+
+
+def test_a_marked_stand_in_is_taken_in_smoke_mode_with_a_warning(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tlnlp.data import general_english_sentences, load_text8
+
+    _text8_standin(tmp_path, monkeypatch)
+    monkeypatch.setenv("TLNLP_SMOKE", "1")
+    with pytest.warns(UserWarning, match=r"smoke mode: .*text8\.zip is a stand-in"):
+        assert load_text8() == " the cat sat on the mat"
+    assert general_english_sentences("text8") == [["the", "cat", "sat", "on", "the", "mat"]]
+
+
+def test_a_stand_in_marker_changes_nothing_outside_smoke_mode(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tlnlp.data import ChecksumError, load_text8
+
+    _text8_standin(tmp_path, monkeypatch)
+    monkeypatch.delenv("TLNLP_SMOKE", raising=False)
+    with pytest.raises(ChecksumError, match=r"31,344,016 bytes"):
+        load_text8()
+
+
+def test_a_missing_text8_stand_in_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tlnlp.data import DataNotFoundError, load_text8
+
+    folder = _text8_standin(tmp_path, monkeypatch)
+    (folder / "text8.zip").unlink()
+    monkeypatch.setenv("TLNLP_SMOKE", "1")
+    with pytest.raises(DataNotFoundError, match=r"text8\.zip"):
+        load_text8()
+
+
+def test_standins_write_a_marked_text8(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    from tlnlp.data import load_text8
+
+    source = Path(os.environ.get("TLNLP_DATA_DIR", ""))
+    if not (source / "wikitext2" / "valid.txt").is_file():
+        pytest.skip("needs the data mirror (TLNLP_DATA_DIR)")
+    _standins().write_data(tmp_path / "mirror", source)
+    monkeypatch.setenv("TLNLP_DATA_DIR", str(tmp_path / "mirror"))
+    monkeypatch.setenv("TLNLP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TLNLP_OFFLINE", "1")
+    monkeypatch.setenv("TLNLP_SMOKE", "1")
+    with pytest.warns(UserWarning, match="stand-in"):
+        words = load_text8().split()
+    assert len(words) > 100_000 and all(w.isalpha() and w.islower() for w in words[:1_000])

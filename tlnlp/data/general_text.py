@@ -10,7 +10,12 @@ source              what                                           one token lis
 ``wikitext2_valid`` WikiText-2 valid (``test`` is kept for eval)    paragraph
 ``amazon``          Amazon review titles + texts (labels unused)    review
 ``conll2003_train`` CoNLL-2003 train sentences (Reuters news)       sentence
+``text8``           text8, 17 M words of Wikipedia (online only)    1,000-word piece
 =================== ============================================== ====================
+
+The first four are the default pool (offline, about 2.3 M tokens); ``text8`` is the ``gpu``
+preset's corpus, downloaded once (it has no sentence breaks, so it is cut into 1,000-word
+pieces, as word2vec's C code reads it).
 
 Every source goes through :func:`tlnlp.text.simple_tokenize`; WikiText's ``<unk>`` markers and
 headings are dropped first.
@@ -28,7 +33,7 @@ from ..text.words import simple_tokenize
 from .benchmarks import load_wikipedia_head500
 from .choices import check_choice
 from .classification import load_amazon_reviews
-from .corpora import load_wikitext2
+from .corpora import load_text8, load_wikitext2
 from .ner import load_crossner
 
 def _head500() -> Iterable[str]:
@@ -60,24 +65,41 @@ def _conll2003_train() -> Iterable[str]:
     return (" ".join(sentence.tokens) for sentence in load_crossner("conll2003", "train"))
 
 
+def text8_pieces(words: list[str], length: int = 1_000) -> list[str]:
+    """``words`` cut into pieces of ``length`` words, each joined back into one string.
+
+    Example:
+        >>> text8_pieces("a b c d e".split(), length=2)
+        ['a b', 'c d', 'e']
+    """
+    if length < 1:
+        raise ValueError(f"length must be at least 1, got {length}")
+    return [" ".join(words[i : i + length]) for i in range(0, len(words), length)]
+
+
+def _text8() -> Iterable[str]:
+    return text8_pieces(load_text8().split())
+
+
 GENERAL_SOURCES: dict[str, Callable[[], Iterable[str]]] = {
     "head500": _head500,
     "wikitext2_valid": _wikitext2_valid,
     "amazon": _amazon,
     "conll2003_train": _conll2003_train,
+    "text8": _text8,
 }
 """The sources :func:`general_english_sentences` can pool, by name."""
 
 
 def general_english_sentences(
-    include: Iterable[str] = ("head500", "wikitext2_valid", "amazon", "conll2003_train"),
+    include: Iterable[str] | str = ("head500", "wikitext2_valid", "amazon", "conll2003_train"),
     lowercase: bool = True,
 ) -> list[list[str]]:
     """Tokenised general English text for pretraining word vectors or small language models.
 
     Arguments:
-        include: which of :data:`GENERAL_SOURCES` to pool, in this order (about 2.3 M tokens
-            for all four; see the module docstring for what each holds).
+        include: which of :data:`GENERAL_SOURCES` to pool, in this order, or one name (the
+            default four hold about 2.3 M tokens; see the module docstring for what each holds).
         lowercase: lowercase before tokenising.
 
     Returns:

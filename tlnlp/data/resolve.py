@@ -2,7 +2,9 @@
 
 For each file the resolution order is:
 
-1. ``$TLNLP_DATA_DIR/<name>/<relpath>`` (a local mirror, checked against the registry);
+1. ``$TLNLP_DATA_DIR/<name>/<relpath>`` (a local mirror, checked against the registry; in smoke
+   mode only, a file marked as a stand-in by a ``<relpath>.standin`` file beside it is taken
+   unchecked, with a warning: ``make smoke-gpu`` serves tiny copies of checksummed datasets so);
 2. the user cache ``tlnlp.config.cache_dir("data", name)`` (``$TLNLP_CACHE`` or ``~/.cache/tlnlp``);
 3. a download from the registry's URL, checked and written atomically into the cache
    (skipped when ``$TLNLP_OFFLINE=1``);
@@ -15,6 +17,7 @@ For each file the resolution order is:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -71,6 +74,28 @@ def offline() -> bool:
 def _mirror_root(name: str) -> Path | None:
     root = os.environ.get(DATA_DIR_ENV, "").strip()
     return Path(root).expanduser() / name if root else None
+
+
+STANDIN_SUFFIX = ".standin"
+"""A mirror file ``f`` with a file ``f.standin`` beside it is a smoke-run stand-in (see :func:`dataset_file`)."""
+
+_warned_standins: set[Path] = set()
+
+
+def _smoke_standin(path: Path) -> bool:
+    """True when ``path`` is a marked stand-in and smoke mode is on; warns once per file.
+
+    Both are needed: a marker alone (outside ``make smoke-gpu``) changes nothing, so a real
+    mirror's checksums are never skipped by accident.
+    """
+    from ..config import smoke_mode  # config imports nothing of data; imported late to keep layers light
+
+    if not (smoke_mode() and path.with_name(path.name + STANDIN_SUFFIX).is_file()):
+        return False
+    if path not in _warned_standins:
+        _warned_standins.add(path)
+        warnings.warn(f"smoke mode: {path} is a stand-in, taken without checking its size or checksum", stacklevel=3)
+    return True
 
 
 def _mirror_advice(file: FileSpec) -> str:
@@ -151,7 +176,8 @@ def dataset_file(name: str, relpath: str, *, registry: Mapping[str, DatasetSpec]
     file = spec.file(relpath)
     mirror = _mirror_root(name)
     if mirror is not None and (mirror / relpath).is_file():
-        verify_file(mirror / relpath, file, advice=_mirror_advice(file))
+        if not _smoke_standin(mirror / relpath):
+            verify_file(mirror / relpath, file, advice=_mirror_advice(file))
         return mirror / relpath
     return _from_cache(spec, file)
 
