@@ -11,7 +11,7 @@
 - :mod:`tlnlp.adaptation.ner`: :func:`encode_tagged`, :func:`entity_f1` (seqeval),
   :func:`coarse_tag`, and :class:`TokenDomainAdversarialTagger` (DANN at token level).
 
-Introduced in appendix A and the chapter on domain adaptation.
+Used in chapters 10 and 11 (domain adaptation) and appendix A.
 
 >>> from tlnlp.adaptation import DomainAdversarialLoss, GradientReversal, domain_discriminator
 >>> DomainAdversarialLoss(domain_discriminator(8), GradientReversal(max_steps=100)).reverses

@@ -19,7 +19,7 @@ The pieces, each one job:
 - :func:`pair_domains`: batches that pair labelled source rows with unlabelled target rows;
 - :func:`domain_separability`: how much domain a fresh linear probe finds in features.
 
-Introduced in appendix A.
+Used in chapters 10 and 11 (domain adaptation) and appendix A.
 
 >>> import torch
 >>> from torch.utils.data import DataLoader

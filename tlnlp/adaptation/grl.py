@@ -6,7 +6,7 @@ ascend it, in one backward pass. :class:`GradientReversal` also owns DANN's warm
 of :math:`\\lambda` and advances it itself on every training forward, so the loop that
 trains it (:func:`tlnlp.train.fit`) needs to know nothing about it.
 
-Introduced in appendix A (the source articles' domain-adversarial model, corrected).
+Used in chapters 10 and 11 (domain adaptation) and appendix A (the source articles' domain-adversarial model, corrected).
 
 >>> import torch
 >>> x = torch.ones(3, requires_grad=True)

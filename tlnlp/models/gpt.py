@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from .encoders import ModelLoadError
 from .output import Output
+from .sampling import sample_tokens
 
 if TYPE_CHECKING:  # transformers is only needed to load Hugging Face weights
     from transformers import GPT2LMHeadModel
@@ -351,25 +352,8 @@ class GPT(nn.Module):
             >>> m.generate(torch.zeros(1, 1, dtype=torch.long), 6, generator=g).shape
             torch.Size([1, 7])
         """
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0 (use top_k=1 for greedy decoding), got {temperature}")
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
-        was_training = self.training
-        self.eval()
-        try:
-            for _ in range(max_new_tokens):
-                context = idx[:, -self.config.block_size :]
-                logits = self(context).logits[:, -1, :] / temperature
-                if top_k is not None:
-                    kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
-                    logits = logits.masked_fill(logits < kth, float("-inf"))
-                probs = F.softmax(logits, dim=-1)
-                next_id = torch.multinomial(probs, num_samples=1, generator=generator)
-                idx = torch.cat([idx, next_id], dim=1)
-        finally:
-            self.train(was_training)
-        return idx
+        return sample_tokens(self, lambda ids: self(ids[:, -self.config.block_size :]).logits[:, -1, :], idx,
+                             max_new_tokens, temperature, top_k, generator=generator)
 
     # ----- loading GPT-2 weights from Hugging Face -----------------------------------------
 

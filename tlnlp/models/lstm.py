@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .output import Output
+from .sampling import sample_tokens
 
 __all__ = ["LSTMConfig", "LockedDropout", "LSTMEncoder", "LSTMLanguageModel", "BiLSTMEncoder"]
 
@@ -287,27 +288,8 @@ class LSTMLanguageModel(nn.Module):
             >>> out.shape, bool((out[:, 1:] > 1).all())
             (torch.Size([1, 6]), True)
         """
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0 (use top_k=1 for greedy decoding), got {temperature}")
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
-        if idx.ndim != 2 or idx.size(1) < 1:
-            raise ValueError(f"idx must be (batch, time) with at least one token, got shape {tuple(idx.shape)}")
-        was_training = self.training
-        self.eval()
-        try:
-            for _ in range(max_new_tokens):
-                logits = self(idx).logits[:, -1, :] / temperature
-                if suppress:
-                    logits[:, list(suppress)] = float("-inf")
-                if top_k is not None:
-                    kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
-                    logits = logits.masked_fill(logits < kth, float("-inf"))
-                next_id = torch.multinomial(F.softmax(logits, dim=-1), num_samples=1, generator=generator)
-                idx = torch.cat([idx, next_id], dim=1)
-        finally:
-            self.train(was_training)
-        return idx
+        return sample_tokens(self, lambda ids: self(ids).logits[:, -1, :], idx, max_new_tokens, temperature, top_k,
+                             suppress, generator)
 
     def set_dropout(self, config: LSTMConfig) -> None:
         """Take the dropouts of ``config`` (see :meth:`LSTMEncoder.set_dropout`); sizes must match.
