@@ -247,3 +247,36 @@ def test_prototypes_refuse_negative_or_float_labels():
         prototypes(emb, torch.tensor([0, -1, 1, 0]), 2)
     with pytest.raises(ValueError, match="integer tensor"):
         prototypes(emb, torch.tensor([0.0, 1.0, 1.0, 0.0]), 2)
+
+
+def test_per_prefix_inner_rates_step_each_parameter_by_its_own_rate() -> None:
+    """adapt() with a mapping equals a hand-written gradient step with each parameter's rate."""
+    from tlnlp.meta import inner_rates
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    x, y = torch.randn(5, 3), torch.tensor([0, 1, 1, 0, 1])
+    rates = {"0": 1e-3, "2": 0.5, "2.bias": 0.25}
+    params = dict(model.named_parameters())
+    fast = adapt(model, params, x, y, inner_lr=rates, steps=1, first_order=True)
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
+    expected_rate = {"0.weight": 1e-3, "0.bias": 1e-3, "2.weight": 0.5, "2.bias": 0.25}
+    assert inner_rates(rates, params) == expected_rate
+    for name, p in params.items():
+        assert torch.allclose(fast[name], p - expected_rate[name] * grads[name], atol=1e-7), name
+
+
+def test_inner_rates_name_unmatched_parameters_and_bad_values() -> None:
+    from tlnlp.meta import inner_rates
+
+    with pytest.raises(ValueError, match=r"\['1.weight'\] match no prefix"):
+        inner_rates({"0": 0.1}, ["0.weight", "1.weight"])
+    with pytest.raises(ValueError, match="match no prefix"):  # "0" is not a prefix of "00.weight"
+        inner_rates({"0": 0.1}, ["00.weight"])
+    with pytest.raises(ValueError, match=r"inner_lr\['head'\] must be a finite number > 0"):
+        MAML(torch.nn.Linear(2, 2), inner_lr={"head": float("nan")})
+    with pytest.raises(ValueError, match=r"match no prefix"):
+        MAML(torch.nn.Linear(2, 2), inner_lr={"head": 0.1})  # Linear's parameters are 'weight' and 'bias'
+    with pytest.raises(ValueError, match="empty mapping"):
+        MAML(torch.nn.Linear(2, 2), inner_lr={})

@@ -31,10 +31,13 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-__all__ = ["MAML", "Task", "adapt", "forward"]
+__all__ = ["MAML", "Task", "adapt", "forward", "inner_rates"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Params = dict[str, torch.Tensor]
+InnerLR = float | Mapping[str, float]
+"""One inner step size for every parameter, or one per parameter-name prefix (Meta-SGD-style
+fixed rates: a pretrained Transformer layer needs far smaller steps than a fresh head)."""
 
 
 def forward(model: nn.Module, params: Params, inputs: Any) -> torch.Tensor:
@@ -63,11 +66,53 @@ class Task(NamedTuple):
     query_y: torch.Tensor
 
 
-def _check_inner(inner_lr: float, steps: int) -> None:
+def _check_rate(rate: Any, what: str) -> None:
+    if isinstance(rate, bool) or not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0):
+        raise ValueError(f"{what} must be a finite number > 0 (e.g. 0.01), got {rate!r}")
+
+
+def _check_inner(inner_lr: InnerLR, steps: int) -> None:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an int >= 0 (inner gradient steps), got {steps!r}")
-    if not (isinstance(inner_lr, (int, float)) and math.isfinite(inner_lr) and inner_lr > 0):
-        raise ValueError(f"inner_lr must be a finite number > 0 (e.g. 0.01), got {inner_lr!r}")
+    if isinstance(inner_lr, Mapping):
+        if not inner_lr:
+            raise ValueError("inner_lr is an empty mapping: give a step size per parameter-name prefix, e.g. {'head': 0.1, 'layers': 0.001}")
+        for prefix, rate in inner_lr.items():
+            _check_rate(rate, f"inner_lr[{prefix!r}]")
+    else:
+        _check_rate(inner_lr, "inner_lr")
+
+
+def inner_rates(inner_lr: InnerLR, names: Iterable[str]) -> dict[str, float]:
+    """The inner step size of each parameter: ``inner_lr`` itself, or the rate of the longest
+    prefix of the parameter's name in the mapping ``inner_lr``.
+
+    Raises:
+        ValueError: a parameter matches no prefix (the message lists them and the prefixes).
+
+    Example:
+        >>> inner_rates({"head": 0.1, "layers": 1e-3, "layers.0.output": 1e-4},
+        ...             ["head.weight", "layers.0.attention.w", "layers.0.output.w"])
+        {'head.weight': 0.1, 'layers.0.attention.w': 0.001, 'layers.0.output.w': 0.0001}
+    """
+    names = list(names)
+    if not isinstance(inner_lr, Mapping):
+        return {name: float(inner_lr) for name in names}
+
+    def matches(name: str, prefix: str) -> bool:
+        return name == prefix or name.startswith(prefix.rstrip(".") + ".")
+
+    rates, unmatched = {}, []
+    for name in names:
+        found = [prefix for prefix in inner_lr if matches(name, prefix)]
+        if found:
+            rates[name] = float(inner_lr[max(found, key=len)])
+        else:
+            unmatched.append(name)
+    if unmatched:
+        raise ValueError(f"parameters {unmatched[:3]} match no prefix of inner_lr {sorted(inner_lr)}: "
+                         "add a prefix for them (an empty string is not a prefix; name the module)")
+    return rates
 
 
 def adapt(
@@ -78,7 +123,7 @@ def adapt(
     *,
     loss_fn: LossFn = nn.functional.cross_entropy,
     steps: int = 1,
-    inner_lr: float = 0.01,
+    inner_lr: InnerLR = 0.01,
     first_order: bool = False,
 ) -> Params:
     """``steps`` plain gradient steps on ``(inputs, targets)``, returned as new fast weights.
@@ -89,7 +134,8 @@ def adapt(
         inputs, targets: the support set; ``inputs`` may be a dict of keyword arguments.
         loss_fn: ``loss_fn(model_output, targets)``.
         steps: inner gradient steps.
-        inner_lr: the inner step size :math:`\\alpha`.
+        inner_lr: the inner step size :math:`\\alpha`, or a mapping from parameter-name prefix
+            to step size (see :func:`inner_rates`).
         first_order: do not differentiate through the inner gradients (first-order MAML).
 
     Returns:
@@ -114,6 +160,7 @@ def adapt(
             f"params {unknown[:3]} are not parameters of the model ({type(model).__name__}); names look like "
             f"{list(known)[:3]}: pass dict(model.named_parameters()) or a subset of it"
         )
+    rates = inner_rates(inner_lr, params)
     frozen = [name for name, p in params.items() if not p.requires_grad]
     if steps and frozen:
         raise ValueError(f"params {frozen[:3]} do not require grad, so they cannot adapt: leave them out, or unfreeze them")
@@ -123,7 +170,7 @@ def adapt(
         if all(g is None for g in grads):  # otherwise "adaptation" would silently be a no-op
             raise ValueError(f"the support loss does not depend on any of params {list(params)[:3]}...: adapt the parameters the model uses")
         params = {
-            name: p if g is None else p - inner_lr * (g.detach() if first_order else g)
+            name: p if g is None else p - rates[name] * (g.detach() if first_order else g)
             for (name, p), g in zip(params.items(), grads)
         }
     return params
@@ -134,7 +181,8 @@ class MAML:
 
     Arguments:
         model: the network whose parameters are the meta-parameters :math:`\\theta`.
-        inner_lr: inner step size :math:`\\alpha`.
+        inner_lr: inner step size :math:`\\alpha`, or one per parameter-name prefix
+            (:func:`inner_rates`).
         inner_steps: inner gradient steps per task.
         first_order: first-order MAML (no second derivatives).
         loss_fn: ``loss_fn(output, targets)``, for both loops.
@@ -151,7 +199,7 @@ class MAML:
     def __init__(
         self,
         model: nn.Module,
-        inner_lr: float,
+        inner_lr: InnerLR,
         inner_steps: int = 1,
         first_order: bool = False,
         loss_fn: LossFn = nn.functional.cross_entropy,
@@ -159,6 +207,7 @@ class MAML:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         _check_inner(inner_lr, inner_steps)
+        inner_rates(inner_lr, (n for n, p in model.named_parameters() if p.requires_grad))  # fail now, not mid-training
         self.model = model
         self.inner_lr = inner_lr
         self.inner_steps = inner_steps
