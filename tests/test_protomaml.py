@@ -1,5 +1,6 @@
 """Episodic prototypical networks and ProtoMAML, checked against computations done by hand."""
 
+import pytest
 import torch
 
 from tlnlp.meta import ProtoMAML, Task, proto_head, protonet_logits, protonet_loss
@@ -103,3 +104,24 @@ def test_top_layers_on_cached_hidden_states_reproduce_the_encoders_mean_pooled_o
     for i, t in enumerate(texts):  # independent: the whole encoder on one unpadded text, mean over its tokens
         expected = bert(input_ids=torch.tensor([t])).last_hidden_state[0].mean(0)
         assert torch.allclose(pooled[i], expected, atol=1e-4)
+
+
+def test_top_layers_floor_a_near_constant_features_sd_so_inner_steps_stay_finite() -> None:
+    """A pooled feature with sd ~1e-32 (MiniLM's top layer has one) must not blow the layer's gradients up."""
+    from transformers import BertConfig, BertModel
+
+    from tlnlp.meta import MAML, SD_FLOOR, TopLayers
+
+    torch.manual_seed(0)
+    bert = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                intermediate_size=32)).eval()
+    sd = torch.full((16,), 0.5)
+    sd[3] = 1e-32
+    top = TopLayers(bert.encoder.layer[-1:], n_way=2, scale=(torch.zeros(16), sd)).eval()
+    assert top.sd[3].item() == pytest.approx(SD_FLOOR * 0.5) and top.sd[0].item() == 0.5
+    hidden, mask = torch.randn(4, 5, 16), torch.ones(4, 5, dtype=torch.long)
+    learner = MAML(top, inner_lr={"head": 0.5, "layers": 1e-3}, inner_steps=5, first_order=True)
+    fast = learner.adapt({"hidden": hidden, "mask": mask}, torch.tensor([0, 1, 0, 1]))
+    assert all(bool(torch.isfinite(p).all()) for p in fast.values())
+    with pytest.raises(ValueError, match="sd must be finite and not all zero"):
+        TopLayers(bert.encoder.layer[-1:], n_way=2, scale=(torch.zeros(16), torch.zeros(16)))

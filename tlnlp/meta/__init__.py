@@ -4,13 +4,13 @@
 """
 
 from .episodes import episode_accuracies, episode_task
-from .layers import CachedInputs, TopLayers, hidden_below
+from .layers import SD_FLOOR, CachedInputs, TopLayers, hidden_below
 from .maml import MAML, Task, adapt, inner_rates
 from .protomaml import ProtoMAML, proto_head, protonet_logits, protonet_loss
 from .protonet import prototype_logits, prototypes
 from .reptile import reptile_step
 
 __all__ = [
-    "CachedInputs", "MAML", "TopLayers", "hidden_below", "ProtoMAML", "Task", "adapt", "episode_accuracies", "episode_task", "inner_rates", "proto_head", "protonet_logits",
+    "CachedInputs", "MAML", "SD_FLOOR", "TopLayers", "hidden_below", "ProtoMAML", "Task", "adapt", "episode_accuracies", "episode_task", "inner_rates", "proto_head", "protonet_logits",
     "protonet_loss", "prototype_logits", "prototypes", "reptile_step",
 ]

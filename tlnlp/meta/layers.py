@@ -27,7 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["CachedInputs", "TopLayers", "hidden_below"]
+__all__ = ["CachedInputs", "SD_FLOOR", "TopLayers", "hidden_below"]
+
+SD_FLOOR = 0.01
+"""The smallest standard deviation :class:`TopLayers` divides by, as a fraction of the median one."""
 
 
 class TopLayers(nn.Module):
@@ -38,7 +41,10 @@ class TopLayers(nn.Module):
             each is called as ``layer(hidden, additive_mask)``.
         n_way: outputs of the new head.
         scale: optional ``(mean, sd)`` of the pooled vectors; the head sees ``(pooled - mean) / sd``
-            (the standardisation chapter 7 applies to its frozen features).
+            (the standardisation chapter 7 applies to its frozen features). An ``sd`` below
+            :data:`SD_FLOOR` times its median is raised to that: a near-constant feature (MiniLM's
+            top layer has one, sd ~1e-32) would otherwise multiply the gradients reaching the
+            layers by up to ``1 / sd`` and turn the first inner step into NaN.
 
     Call :meth:`eval` to switch dropout off, as for any Transformer layer.
     """
@@ -51,6 +57,10 @@ class TopLayers(nn.Module):
         width = _width(self.layers[0])
         self.head = nn.Linear(width, n_way)
         mean, sd = scale if scale is not None else (torch.zeros(width), torch.ones(width))
+        sd = torch.as_tensor(sd, dtype=torch.float32)
+        if not bool(torch.isfinite(sd).all()) or bool((sd <= 0).all()):
+            raise ValueError("scale's sd must be finite and not all zero: pass (pooled.mean(0), pooled.std(0))")
+        sd = sd.clamp(min=SD_FLOOR * float(sd.median()))
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("sd", torch.as_tensor(sd, dtype=torch.float32))
 
