@@ -112,10 +112,10 @@ def test_a_missing_data_stand_in_is_named(monkeypatch: pytest.MonkeyPatch, tmp_p
         load_wikitext2("train")
 
 
-def test_data_stand_in_passes_the_registry_checks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@pytest.fixture
+def standin_mirror(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The data mirror tests/standins.py writes from $TLNLP_DATA_DIR, made the active mirror (offline)."""
     import os
-
-    from tlnlp.data import load_wikitext2
 
     source = Path(os.environ.get("TLNLP_DATA_DIR", ""))
     if not (source / "wikitext2" / "valid.txt").is_file():
@@ -124,6 +124,13 @@ def test_data_stand_in_passes_the_registry_checks(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TLNLP_DATA_DIR", str(tmp_path / "mirror"))
     monkeypatch.setenv("TLNLP_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("TLNLP_OFFLINE", "1")
+    return source
+
+
+def test_data_stand_in_passes_the_registry_checks(standin_mirror: Path) -> None:
+    from tlnlp.data import load_wikitext2
+
+    source = standin_mirror
     assert load_wikitext2("train").startswith(" \n = Valkyria Chronicles III = \n")
     assert load_wikitext2("valid") == (source / "wikitext2" / "valid.txt").read_text(encoding="utf-8")
 
@@ -171,18 +178,9 @@ def test_a_missing_text8_stand_in_is_named(monkeypatch: pytest.MonkeyPatch, tmp_
         load_text8()
 
 
-def test_standins_write_a_marked_text8(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import os
-
+def test_standins_write_a_marked_text8(standin_mirror: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tlnlp.data import load_text8
 
-    source = Path(os.environ.get("TLNLP_DATA_DIR", ""))
-    if not (source / "wikitext2" / "valid.txt").is_file():
-        pytest.skip("needs the data mirror (TLNLP_DATA_DIR)")
-    _standins().write_data(tmp_path / "mirror", source)
-    monkeypatch.setenv("TLNLP_DATA_DIR", str(tmp_path / "mirror"))
-    monkeypatch.setenv("TLNLP_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("TLNLP_OFFLINE", "1")
     monkeypatch.setenv("TLNLP_SMOKE", "1")
     with pytest.warns(UserWarning, match="stand-in"):
         words = load_text8().split()
