@@ -342,6 +342,8 @@ def test_an_unknown_amazon_domain_is_refused_with_the_valid_names():
 
     with pytest.raises(ValueError, match="books, dvd, electronics, kitchen"):
         load_amazon_reviews(["books", "kitchens"])
+    with pytest.raises(ValueError, match=r"unknown Amazon domain 'toys'; valid choices are: books, dvd, electronics, kitchen"):
+        load_amazon_reviews("toys")
 
 
 # --- masked-LM head and continued pretraining --------------------------------------------------
@@ -438,3 +440,20 @@ def test_continued_pretraining_refuses_what_it_cannot_train(minilm):
         add_mlm_head(Fake(NoEmbeddings(), minilm.tokenizer))
     with pytest.raises(TypeError, match="tlnlp.models.Encoder"):
         add_mlm_head(object())
+
+
+def test_add_mlm_head_refuses_embeddings_smaller_than_the_vocabulary(minilm):
+    class SmallVocabulary(nn.Module):  # a model whose word embeddings cannot score every tokenizer id
+        def __init__(self):
+            super().__init__()
+            self.embeddings = nn.Embedding(100, 8)
+
+        def get_input_embeddings(self):
+            return self.embeddings
+
+    class Fake:
+        def __init__(self, model, tokenizer):
+            self.model, self.tokenizer = model, tokenizer
+
+    with pytest.raises(ValueError, match=r"word embeddings have 100 rows but the tokenizer has 30522 ids"):
+        add_mlm_head(Fake(SmallVocabulary(), minilm.tokenizer))
