@@ -21,6 +21,18 @@ if os.environ.get("TLNLP_DATA_DIR"):
     os.environ["TLNLP_DATA_DIR"] = str(Path(os.environ["TLNLP_DATA_DIR"]).resolve())
 
 
+@pytest.fixture(autouse=True)
+def _fp32_unless_asked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests and docstring examples run in fp32 (``TLNLP_AMP=off``) unless the caller set it.
+
+    They compare tlnlp's results with independent fp32 computations and across batchings, bit
+    for bit; whether bf16 is chosen, honoured and harmless is tested in tests/test_precision.py,
+    and the chapters run with the default ``auto``. (nbval's chapter cells take no fixtures.)
+    """
+    if "TLNLP_AMP" not in os.environ:
+        monkeypatch.setenv("TLNLP_AMP", "off")
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     option = parent.config.option
     if not (getattr(option, "nbval", False) or getattr(option, "nbval_lax", False)):

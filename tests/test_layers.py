@@ -17,6 +17,7 @@ FLOORS: dict[str, int] = {
     # 0: settings and the atomic cache
     "config": 0,
     "cache": 0,
+    "precision": 0,
     # 1: data in, text to ids
     "data": 1,
     "text": 1,

@@ -285,22 +285,23 @@ def test_clear_errors_for_misuse() -> None:
         fit(model, loader, optimizer=sgd, device=CPU, progress=False)
     with pytest.raises(ValueError, match="eval_loader"):
         fit(model, loader, optimizer=sgd, loss_fn=F.cross_entropy, patience=2, device=CPU, progress=False)
-    with pytest.raises(ValueError, match="CUDA"):
+    with pytest.raises(ValueError, match="fp16.*CUDA"):
         fit(model, loader, optimizer=sgd, loss_fn=F.cross_entropy, amp="fp16", device=CPU, progress=False)
     with pytest.raises(TypeError, match="dict of tensors or a tuple"):
         fit(model, [X], optimizer=sgd, loss_fn=F.cross_entropy, device=CPU, progress=False)
 
 
-def test_amp_auto_picks_bf16_on_ampere_fp16_on_older_gpus_and_fp32_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tlnlp.train import _autocast_dtype
+def test_amp_auto_picks_bf16_on_ampere_fp16_on_older_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tlnlp.precision import requested_dtype
 
+    monkeypatch.delenv("TLNLP_AMP", raising=False)
     cuda = torch.device("cuda")
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))  # T4
-    assert _autocast_dtype("auto", cuda) == torch.float16
+    assert requested_dtype("auto", cuda) == torch.float16
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))  # A100
-    assert _autocast_dtype("auto", cuda) == torch.bfloat16 == _autocast_dtype(True, cuda)
-    assert _autocast_dtype("fp16", cuda) == torch.float16 and _autocast_dtype("off", cuda) is None
-    assert _autocast_dtype("auto", CPU) is None and _autocast_dtype(False, CPU) is None
+    assert requested_dtype("auto", cuda) == torch.bfloat16 == requested_dtype(True, cuda)
+    assert requested_dtype("fp16", cuda) == torch.float16 and requested_dtype("off", cuda) is None
+    assert requested_dtype(False, CPU) is None
 
 
 # --- no silent wrong result (issue 13) -------------------------------------------------------

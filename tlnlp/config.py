@@ -112,6 +112,22 @@ class Preset:
         """The torch device for this run (see :func:`device`)."""
         return device()
 
+    def describe(self) -> str:
+        """One line for a chapter's first cell: the preset, the device and the precision policy.
+
+        It also checks ``$TLNLP_AMP`` (see :mod:`tlnlp.precision`), so that a bad value stops the
+        chapter at once.
+
+        Example:
+            >>> line = Preset("ci").describe()
+            >>> line.startswith("preset: ci, device: ") and "precision: " in line
+            True
+        """
+        from .precision import describe as describe_precision
+
+        mode = " (smoke: ci sizes)" if self.smoke else ""
+        return f"preset: {self.name}{mode}, device: {self.device}\n{describe_precision(self.device)}"
+
     @property
     def is_small(self) -> bool:
         """True at ``ci`` and in smoke mode: the chapter should only check that its code runs."""

@@ -79,6 +79,7 @@ from .cache import save_checkpoint
 from .lm.metrics import NonFiniteLossError as _LossNotFinite
 from .config import device as default_device
 from .config import seed_everything
+from . import precision
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -156,6 +157,7 @@ class History:
         monitor: the record key that early stopping and ``restore_best`` watched.
         best_step: the step of the best ``monitor`` value (None without it).
         stopped_early: True when ``patience`` ended the run.
+        precision: what the training steps ran in: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast).
 
     Example:
         >>> h = History(records=[{"epoch": 1, "step": 10, "train_loss": 0.7, "eval_loss": 0.5},
@@ -169,6 +171,7 @@ class History:
     monitor: str = "eval_loss"
     best_step: int | None = None
     stopped_early: bool = False
+    precision: str = "fp32"
 
     @property
     def last(self) -> dict[str, float]:
@@ -258,8 +261,12 @@ def fit(
         grad_clip: clip the gradients' global L2 norm to this value.
         device: default :func:`tlnlp.config.device`.
         amp: ``"auto"`` uses bfloat16 autocast on CUDA GPUs that support it (Ampere+),
-            float16 with a ``GradScaler`` on older ones (T4), and fp32 on CPU; ``"bf16"``
-            and ``"fp16"`` force a type (CUDA only); ``"off"``/``False`` is fp32.
+            float16 with a ``GradScaler`` on older ones (T4), and on a CPU bf16 autocast when
+            a probe of the first batch measures it faster (:mod:`tlnlp.precision`; fp32 on CPUs
+            without bf16 kernels and under a distributed launcher); ``$TLNLP_AMP`` (``auto``,
+            ``off``, ``bf16``) says what ``"auto"`` means. ``"bf16"`` forces bf16 (CUDA, or a CPU
+            with bf16 kernels), ``"fp16"`` float16 (CUDA only), ``"off"``/``False`` fp32. What
+            ran is in the returned history's ``precision``.
         progress: show a tqdm bar per epoch.
         seed: call :func:`tlnlp.config.seed_everything` first, which fixes the shuffling
             of a ``DataLoader`` and dropout. Seed the model's initialisation yourself,
@@ -319,13 +326,15 @@ def fit(
     if seed is not None:  # under a launcher the batch order is shared (see _shard) and dropout differs by rank
         seed_everything(seed if launch is None else seed + launch.rank)
 
-    autocast_dtype = _autocast_dtype(amp, device)
+    autocast_dtype = precision.requested_dtype(amp, device)
+    if autocast_dtype is precision.PROBE and launch is not None:
+        autocast_dtype = None  # every rank must take the same path; a probe per rank could disagree
     scaler = torch.amp.GradScaler("cuda") if autocast_dtype == torch.float16 else None
     modes = _module_modes(model)
     model.to(device)
     model.train()
 
-    history = History(monitor=monitor)
+    history = History(monitor=monitor, precision=_precision_name(autocast_dtype))
     best_value: float | None = None
     best_state: dict[str, torch.Tensor] | None = None
     bad_evals = 0
@@ -424,6 +433,9 @@ def fit(
                 if launch is not None:
                     net, trainable = _ddp(model, net, trainable, device)
                 check_now = launch is None and device.type == "cpu"  # free on CPU; elsewhere flush() checks
+                if autocast_dtype is precision.PROBE:  # amp="auto" on a CPU with bf16 kernels: measure once
+                    autocast_dtype = _probe(model, batch, loss_fn, device, train=True)
+                    history.precision = _precision_name(autocast_dtype)
                 try:
                     pending.append(_train_step(net, batch, optimizer, loss_fn, device, autocast_dtype, scaler, grad_clip, check_now))
                 except _NonFinite as bad:
@@ -553,7 +565,7 @@ def _evaluate_parts(
     amp: AmpMode | bool,
 ) -> _EvalParts:
     """What :func:`evaluate` sums and concatenates over the batches, before scoring."""
-    autocast_dtype = _autocast_dtype(amp, device)
+    autocast_dtype = precision.requested_dtype(amp, device)
     modes = _module_modes(model)
     model.to(device)
     model.eval()
@@ -565,7 +577,9 @@ def _evaluate_parts(
         with torch.inference_mode():
             for batch in loader:
                 batch = _to_device(batch, device)
-                with _autocast(device, autocast_dtype):
+                if autocast_dtype is precision.PROBE:
+                    autocast_dtype = _probe(model, batch, loss_fn, device, train=False)
+                with precision.autocast(device, autocast_dtype):
                     loss, logits, targets = _forward(model, batch, loss_fn, need_loss=False)
                 if loss is not None:
                     n = _batch_size(batch, targets)
@@ -612,7 +626,7 @@ def _train_step(
     With ``check_finite`` a NaN/inf loss raises :class:`_NonFinite` before the weights change.
     """
     batch = _to_device(batch, device)
-    with _autocast(device, autocast_dtype):
+    with precision.autocast(device, autocast_dtype):
         loss, _, _ = _forward(model, batch, loss_fn, need_loss=True)
     if loss.numel() != 1:
         raise ValueError(
@@ -765,27 +779,47 @@ def _tensors(batch: Any) -> Iterator[torch.Tensor]:
             yield from _tensors(value)
 
 
-def _autocast_dtype(amp: AmpMode | bool, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``amp`` on ``device``; None means fp32."""
-    if amp is True:
-        amp = "auto"
-    if amp in (False, None, "off"):
-        return None
-    if amp not in ("auto", "bf16", "fp16"):
-        raise ValueError(f"amp must be 'auto', 'bf16', 'fp16' or 'off', got {amp!r}")
-    if device.type != "cuda":
-        if amp == "auto":
-            return None
-        raise ValueError(f"amp={amp!r} needs a CUDA device, got {device}; use amp='auto' (fp32 on CPU) or 'off'")
-    if amp == "bf16":
-        return torch.bfloat16
-    if amp == "fp16":
-        return torch.float16
-    return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
+def _precision_name(dtype: Any) -> str:
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
-    return contextlib.nullcontext() if dtype is None else torch.autocast(device_type=device.type, dtype=dtype)
+def _probe(model: nn.Module, batch: Any, loss_fn: LossFn | None, device: torch.device, train: bool) -> torch.dtype | None:
+    """bf16 or fp32 for ``model`` on batches like ``batch``: measured once on a throw-away copy, then cached.
+
+    Training is probed as forward + backward (what autocast changes; the optimizer's step is
+    the same in both), evaluation as a forward pass under ``inference_mode``. The copy, and the
+    saved random states, leave the model, its loss module and the seeds exactly as they were.
+    """
+    kind = "train" if train else "eval"
+    key = precision.shape_key(kind, model, batch)
+    params = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    what = f"{type(model).__name__} ({params / 1e6:.2f} M params" + (f", {trainable / 1e6:.2f} M trained)" if train else ", evaluation)")
+
+    def measure() -> float:
+        try:
+            copy_model, copy_loss = precision.throwaway_copy(model, loss_fn)
+        except Exception as err:  # an object deepcopy cannot handle: no probe, no change of behaviour
+            warnings.warn(f"fit: cannot copy {type(model).__name__} to probe bf16 ({err}); fp32 (set amp='bf16' to force it)", stacklevel=4)
+            return 0.0
+        copy_model.train(train)
+        batch_dev = _to_device(batch, device)
+
+        def run(dtype: torch.dtype | None) -> None:
+            with precision.autocast(device, dtype):
+                if train:
+                    loss, _, _ = _forward(copy_model, batch_dev, copy_loss, need_loss=True)
+                else:
+                    with torch.inference_mode():
+                        _forward(copy_model, batch_dev, copy_loss, need_loss=False)
+            if train:
+                loss.backward()
+                copy_model.zero_grad(set_to_none=True)
+
+        with precision.preserved_rng():
+            return precision.probe_speedup(run)
+
+    return precision.decide(key, measure, what=what)
 
 
 def _module_modes(model: nn.Module) -> list[tuple[nn.Module, bool]]:

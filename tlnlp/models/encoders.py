@@ -192,6 +192,7 @@ class Encoder:
         pooling: Literal["mean", "cls"] = "mean",
         normalize: bool = False,
         progress: bool = True,
+        amp: Any = "auto",
     ) -> np.ndarray:
         """Embed texts as one vector each (no gradients).
 
@@ -209,6 +210,9 @@ class Encoder:
                 hidden state of the first token, ``[CLS]``.
             normalize: scale every row to unit L2 norm (dot product = cosine similarity).
             progress: show a tqdm bar over batches.
+            amp: ``"auto"`` runs the model under bf16 autocast where a probe of the first
+                batch measures it faster on this machine (see :mod:`tlnlp.precision`;
+                ``$TLNLP_AMP`` can turn it off), ``"bf16"`` forces it, ``"off"`` is fp32.
 
         Returns:
             A ``float32`` array of shape ``(len(texts), hidden_size)``.
@@ -227,6 +231,8 @@ class Encoder:
         """
         import torch
         from tqdm.auto import tqdm
+
+        from .. import precision
 
         if isinstance(texts, str):
             raise TypeError("encode() takes a list of texts, got a single string; pass [text] instead")
@@ -247,6 +253,7 @@ class Encoder:
         pad_id = self.tokenizer.pad_token_id
         pad_values = {"input_ids": 0 if pad_id is None else pad_id, "attention_mask": 0}  # padding is masked out
         device = self.device
+        autocast_dtype = precision.requested_dtype(amp, device)
         was_training = self.model.training
         self.model.eval()
         try:
@@ -259,7 +266,10 @@ class Encoder:
                         key: _pad([values[i] for i in rows], width, pad_values.get(key, 0)).to(device)
                         for key, values in features.items()
                     }
-                    hidden = self.model(**batch).last_hidden_state
+                    if autocast_dtype is precision.PROBE:
+                        autocast_dtype = self._probe(batch)
+                    with precision.autocast(device, autocast_dtype):
+                        hidden = self.model(**batch).last_hidden_state.float()
                     if pooling == "mean":
                         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
@@ -271,6 +281,19 @@ class Encoder:
         finally:
             self.model.train(was_training)
         return out
+
+
+    def _probe(self, batch: dict[str, Any]) -> Any:
+        """bf16 or fp32 (None) for encoding batches like ``batch``: measured once, then cached."""
+        from .. import precision
+
+        key = precision.shape_key(f"encode {self.name}", self.model, batch)
+
+        def run(dtype: Any) -> None:
+            with precision.autocast(self.device, dtype):
+                self.model(**batch)
+
+        return precision.decide(key, lambda: precision.probe_speedup(run), what=f"encoding with {self.name}")
 
 
 def _check_texts(texts: list[Any]) -> None:
