@@ -16,7 +16,8 @@ head                :class:`tlnlp.models.Classifier` (``pool="mean"``, ``"cls"``
                     ``"last"``, ``"concat"``)
 strategy            :func:`tlnlp.transfer.configure` (``probe``, ``full``, ``top-k``, ``gradual``,
                     ``lora``)
-loop                :func:`tlnlp.train.fit` / :func:`tlnlp.train.evaluate`; every model returns
+loop                :func:`tlnlp.train.fit` / :func:`tlnlp.train.evaluate` (bf16 or fp32 by
+                    :mod:`tlnlp.precision`); every model returns
                     :class:`tlnlp.models.Output`
 measurement         :mod:`tlnlp.experiment` (over seeds), :mod:`tlnlp.plot`
 ==================  ===========================================================================

@@ -186,27 +186,27 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
 def shape_key(kind: str, model: torch.nn.Module, batch: Any) -> str:
     """What a decision is cached under: the model's class and size, what trains, the batch's size.
 
-    The batch's size is the number of elements in its tensors, rounded to a quarter of a power
-    of two, so that batches of similar length share one decision.
+    The batch's size is the number of elements in its tensors, rounded to a power of two, so
+    that batches of similar length (length-bucketed text) share one decision and one probe.
 
     Example:
         >>> shape_key("train", torch.nn.Linear(4, 2), torch.zeros(8, 4))
-        'train|Linear|10 params|10 trainable|batch 2^5.00'
+        'train|Linear|10 params|10 trainable|batch ~2^5'
     """
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     elements = sum(t.numel() for t in _tensors(batch))
-    bucket = round(math.log2(max(elements, 1)) * 4) / 4
-    return f"{kind}|{type(model).__name__}|{params} params|{trainable} trainable|batch 2^{bucket:.2f}"
+    return f"{kind}|{type(model).__name__}|{params} params|{trainable} trainable|batch ~2^{round(math.log2(max(elements, 1)))}"
 
 
 def probe_speedup(run: Callable[[torch.dtype | None], Any], min_seconds: float = 0.15, max_reps: int = 20) -> float:
     """fp32 time over bf16 time of ``run(dtype)``, each the best of interleaved repetitions.
 
     ``run(None)`` must do the work in fp32 and ``run(torch.bfloat16)`` under bf16 autocast. Each
-    is run once to warm up, then in turns until each has at least 2 repetitions and
-    ``min_seconds`` of timed work (at most ``max_reps``). The best time of each is kept (the
-    least disturbed by other work on the machine).
+    is run once to warm up, then in turns until each has ``min_seconds`` of timed work and at
+    least 2 repetitions, or 1 when a run takes longer than ``min_seconds`` (at most
+    ``max_reps``). The best time of each is kept (the least disturbed by other work on the
+    machine).
 
     Example:
         >>> a = torch.randn(64, 64)
@@ -215,10 +215,14 @@ def probe_speedup(run: Callable[[torch.dtype | None], Any], min_seconds: float =
     """
     best = {None: math.inf, torch.bfloat16: math.inf}
     spent = {None: 0.0, torch.bfloat16: 0.0}
+    warm = {}
     for dtype in best:
+        start = time.perf_counter()
         run(dtype)
+        warm[dtype] = time.perf_counter() - start
+    min_reps = 1 if min(warm.values()) > min_seconds else 2  # a long step is timed well enough once
     reps = 0
-    while reps < max_reps and (reps < 2 or min(spent.values()) < min_seconds):
+    while reps < max_reps and (reps < min_reps or min(spent.values()) < min_seconds):
         for dtype in best:
             start = time.perf_counter()
             run(dtype)

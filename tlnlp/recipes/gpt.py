@@ -131,6 +131,7 @@ def train_lm(
     config: LMTrainConfig,
     progress: bool = True,
     device: Any = None,
+    amp: Any = "auto",
 ) -> History:
     """Train a causal LM on random blocks of ``train_data`` for ``config.max_iters`` steps, with :func:`fit`.
 
@@ -144,6 +145,8 @@ def train_lm(
         config: the recipe (see :class:`LMTrainConfig`).
         progress: show a progress bar.
         device: where to train (default: where the model's parameters are).
+        amp: the precision, as in :func:`tlnlp.train.fit` (``"auto"``: bf16 autocast where a probe
+            measures it faster on this machine).
 
     Returns:
         The :class:`~tlnlp.train.History`: a record at step 0 (``eval_loss`` of the untrained
@@ -200,6 +203,7 @@ def train_lm(
         grad_clip=config.grad_clip or None,
         device=device,
         progress=progress,
+        amp=amp,
         restore_best=False,  # the recipe keeps the last weights, as nanoGPT does
     )
     for record in history.records:
