@@ -247,3 +247,23 @@ def test_the_probe_does_not_call_the_users_own_hooks(monkeypatch) -> None:
     model.hidden.register_forward_hook(lambda module, args, out: calls.append(1))
     history = train(model)  # 256 rows in batches of 32: 8 forward passes, and the probe's, unseen
     assert len(calls) == 8 and history.precision in ("bf16", "fp32")
+
+
+def test_the_probe_drops_bookkeeping_hooks_from_its_copy() -> None:
+    model = DtypeSpy()
+    model.register_forward_hook(lambda module, args, out: None)
+    model.hidden.register_forward_pre_hook(lambda module, args: None)
+    (copied,) = precision.throwaway_copy(model)
+    assert not copied._forward_hooks and not copied.hidden._forward_pre_hooks
+    assert model._forward_hooks and model.hidden._forward_pre_hooks  # the original keeps its own
+    x = torch.randn(4, 16)
+    assert torch.equal(copied(x), model(x))
+
+
+def test_a_model_that_cannot_be_copied_trains_in_fp32_with_a_warning(monkeypatch) -> None:
+    monkeypatch.setattr(precision, "cpu_bf16_kernels", lambda: True)
+    model = DtypeSpy()
+    model.out = torch.nn.utils.weight_norm(model.out)  # its computed weight defeats deepcopy
+    with pytest.warns(UserWarning, match="cannot copy DtypeSpy to probe bf16.*amp='bf16'"):
+        history = train(model)
+    assert history.precision == "fp32" and set(model.seen) == {torch.float32}

@@ -310,23 +310,24 @@ def preserved_rng() -> Any:
         random.setstate(states[2])
 
 
-_LIBRARY_HOOKS = ("torch", "transformers", "tlnlp", "peft")
-
-
 def throwaway_copy(*objects: Any) -> tuple[Any, ...]:
     """Deep copies of ``objects`` made together (a loss module that holds the model keeps holding its copy).
 
-    Hooks that the user's own code put on a module (a logger of activations, say) are dropped
-    from the copy, so that they do not see the probe's passes; the libraries' own hooks stay.
+    The copies' forward and backward hooks are dropped, so that loggers of outputs (a user's, or
+    a recipe's bookkeeping) do not see the probe's passes; forward pre-hooks stay only where
+    torch itself put them (weight norm, pruning), since those change what the module computes.
     """
     copies = copy.deepcopy(objects)
     for obj in copies:
         if isinstance(obj, torch.nn.Module):
             for module in obj.modules():
-                for hooks in (module._forward_hooks, module._forward_pre_hooks, module._backward_hooks):
-                    for handle, hook in list(hooks.items()):
-                        if not str(getattr(hook, "__module__", "") or "").split(".")[0] in _LIBRARY_HOOKS:
-                            del hooks[handle]
+                module._forward_hooks.clear()
+                module._backward_hooks.clear()
+                if hasattr(module, "_backward_pre_hooks"):
+                    module._backward_pre_hooks.clear()
+                for handle, hook in list(module._forward_pre_hooks.items()):
+                    if str(getattr(hook, "__module__", "") or "").split(".")[0] != "torch":
+                        del module._forward_pre_hooks[handle]
     return copies
 
 
