@@ -144,3 +144,16 @@ def test_fit_refuses_an_output_it_cannot_read() -> None:
     batch = {"input_ids": torch.ones(2, 2), "labels": torch.tensor([0, 1])}
     with pytest.raises(TypeError, match=r"cannot read the model's output, a tuple of 2 items.*tlnlp.models.Output"):
         fit(model, [batch], optimizer=torch.optim.SGD(model.parameters(), lr=0.1), progress=False, device="cpu")
+
+
+def test_an_output_rebuilt_from_its_items_keeps_its_fields_as_accelerate_rebuilds_it() -> None:
+    """Trainer(bf16=True) casts outputs back to fp32 with accelerate, which rebuilds a dict as
+    type(out)({...}); an Output must survive that with its loss (it lost it before issue 14)."""
+    from accelerate.utils import convert_to_fp32
+
+    from tlnlp.models.output import Output
+
+    out = Output(logits=torch.ones(2, 3, dtype=torch.bfloat16), loss=torch.tensor(0.5, dtype=torch.bfloat16), hidden=torch.zeros(1))
+    back = convert_to_fp32(out)
+    assert isinstance(back, Output) and sorted(back.keys()) == ["hidden", "logits", "loss"]
+    assert back.loss.dtype == torch.float32 and back.logits.dtype == torch.float32 and float(back.loss) == 0.5

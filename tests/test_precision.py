@@ -148,11 +148,11 @@ def test_a_decision_is_measured_once_then_read_from_memory_and_from_disk(monkeyp
     calls: list[int] = []
     monkeypatch.setattr(precision, "probe_speedup", lambda run, **kw: calls.append(1) or 3.0)
     train(DtypeSpy(), seed=0)
-    train(DtypeSpy(), seed=1)  # same model shape and batch size: the same key
+    train(DtypeSpy(), seed=1)  # same model shape: the same key
     assert len(calls) == 1
     monkeypatch.setattr(precision, "_decisions", {})  # a new process on the same machine
     assert train(DtypeSpy(), seed=2).precision == "bf16" and len(calls) == 1
-    train(DtypeSpy(width=256), seed=0)  # another shape: measured anew
+    train(DtypeSpy(width=256), seed=0)  # another model size: measured anew
     assert len(calls) == 2
 
 
@@ -193,15 +193,27 @@ def test_describe_names_the_preset_the_device_the_policy_and_the_cpu(monkeypatch
     assert f">= {precision.MIN_SPEEDUP}x faster" in line and precision.cpu_name() in line
 
 
-def test_shape_keys_separate_what_trains_and_the_batch_size() -> None:
+def test_shape_keys_separate_what_trains_but_not_the_batch_size() -> None:
     model = DtypeSpy()
-    batch = (torch.zeros(32, 16), torch.zeros(32, dtype=torch.long))
-    key = precision.shape_key("train", model, batch)
+    key = precision.shape_key("train", model)
+    assert precision.shape_key("eval", model) != key
     for p in model.hidden.parameters():
         p.requires_grad_(False)
-    assert precision.shape_key("train", model, batch) != key
-    assert precision.shape_key("train", model, (torch.zeros(30, 16), torch.zeros(30, dtype=torch.long))) == precision.shape_key("train", model, batch)
-    assert precision.shape_key("train", model, (torch.zeros(128, 16), torch.zeros(128, dtype=torch.long))) != precision.shape_key("train", model, batch)
+    assert precision.shape_key("train", model) != key
+
+
+def test_one_model_keeps_one_precision_whatever_its_later_batches(monkeypatch) -> None:
+    """Runs over seeds stay comparable: the first batch decides, for every batch after it."""
+    monkeypatch.setattr(precision, "cpu_bf16_kernels", lambda: True)
+    speedups = iter([2.0, 1.0])  # a second probe would say fp32
+    monkeypatch.setattr(precision, "probe_speedup", lambda run, **kw: next(speedups))
+    model = DtypeSpy()
+    X, y = noisy_task(256, seed=0)
+    sizes = DataLoader(TensorDataset(X, y), batch_sampler=[list(range(0, 4)), list(range(4, 132)), list(range(132, 256))])
+    history = fit(model, sizes, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=F.cross_entropy,
+                  device=CPU, progress=False)
+    assert history.precision == "bf16" and set(model.seen) == {torch.bfloat16}
+    assert train(DtypeSpy(), seed=1).precision == "bf16"  # the same shape: the cached decision, no second probe
 
 
 # --- bf16 is harmless where it is chosen -------------------------------------------------------------
@@ -267,3 +279,41 @@ def test_a_model_that_cannot_be_copied_trains_in_fp32_with_a_warning(monkeypatch
     with pytest.warns(UserWarning, match="cannot copy DtypeSpy to probe bf16.*amp='bf16'"):
         history = train(model)
     assert history.precision == "fp32" and set(model.seen) == {torch.float32}
+
+
+# --- Encoder.encode ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    from tlnlp.models import load_encoder
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        return load_encoder("minilm", device="cpu")
+
+
+SENTENCES = ["a gripping, beautifully shot film", "the plot never comes together", "an utterly forgettable sequel",
+             "warm, funny and wise", "i would not watch it again", "one of the year's best"]
+
+
+def _encode_dtypes(monkeypatch, minilm, **kwargs) -> tuple[np.ndarray, set]:
+    seen: set = set()
+    real = precision.autocast
+    monkeypatch.setattr(precision, "autocast", lambda device, dtype: seen.add(dtype) or real(device, dtype))
+    return minilm.encode(SENTENCES, progress=False, **kwargs), seen
+
+
+def test_encode_follows_the_setting_and_bf16_rows_match_fp32(monkeypatch, minilm) -> None:
+    monkeypatch.setattr(precision, "cpu_bf16_kernels", lambda: True)
+    fp32, seen = _encode_dtypes(monkeypatch, minilm, amp="off")
+    assert seen == {None}
+    monkeypatch.setenv("TLNLP_AMP", "off")
+    again, seen = _encode_dtypes(monkeypatch, minilm)
+    assert seen == {None} and np.array_equal(again, fp32)  # TLNLP_AMP=off: bit for bit as before
+    monkeypatch.setenv("TLNLP_AMP", "auto")
+    monkeypatch.setattr(precision, "probe_speedup", lambda run, **kw: 2.0)
+    bf16, seen = _encode_dtypes(monkeypatch, minilm)
+    assert torch.bfloat16 in seen and bf16.dtype == np.float32
+    cos = (bf16 * fp32).sum(1) / np.linalg.norm(bf16, axis=1) / np.linalg.norm(fp32, axis=1)
+    assert cos.min() > 0.995 and not np.array_equal(bf16, fp32)  # bf16 rounding, not another model

@@ -183,20 +183,20 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
     return contextlib.nullcontext() if dtype is None else torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def shape_key(kind: str, model: torch.nn.Module, batch: Any) -> str:
-    """What a decision is cached under: the model's class and size, what trains, the batch's size.
+def shape_key(kind: str, model: torch.nn.Module) -> str:
+    """What a decision is cached under: what is run (``kind``), the model's class and size, what trains.
 
-    The batch's size is the number of elements in its tensors, rounded to a power of two, so
-    that batches of similar length (length-bucketed text) share one decision and one probe.
+    The batch size is deliberately not part of it: one model takes one precision for every
+    batch and every seed (decided on the first batch it meets), so that runs over seeds stay
+    comparable; the decision is cached for the next model of the same shape.
 
     Example:
-        >>> shape_key("train", torch.nn.Linear(4, 2), torch.zeros(8, 4))
-        'train|Linear|10 params|10 trainable|batch ~2^5'
+        >>> shape_key("train", torch.nn.Linear(4, 2))
+        'train|Linear|10 params|10 trainable'
     """
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    elements = sum(t.numel() for t in _tensors(batch))
-    return f"{kind}|{type(model).__name__}|{params} params|{trainable} trainable|batch ~2^{round(math.log2(max(elements, 1)))}"
+    return f"{kind}|{type(model).__name__}|{params} params|{trainable} trainable"
 
 
 def probe_speedup(run: Callable[[torch.dtype | None], Any], min_seconds: float = 0.15, max_reps: int = 20) -> float:
@@ -329,16 +329,6 @@ def throwaway_copy(*objects: Any) -> tuple[Any, ...]:
                     if str(getattr(hook, "__module__", "") or "").split(".")[0] != "torch":
                         del module._forward_pre_hooks[handle]
     return copies
-
-
-def _tensors(value: Any) -> list[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _tensors(v)]
-    if isinstance(value, (list, tuple)):
-        return [t for v in value for t in _tensors(v)]
-    return []
 
 
 def _machine() -> str:

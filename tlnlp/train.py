@@ -791,7 +791,7 @@ def _probe(model: nn.Module, batch: Any, loss_fn: LossFn | None, device: torch.d
     saved random states, leave the model, its loss module and the seeds exactly as they were.
     """
     kind = "train" if train else "eval"
-    key = precision.shape_key(kind, model, batch)
+    key = precision.shape_key(kind, model)
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     what = f"{type(model).__name__} ({params / 1e6:.2f} M params" + (f", {trainable / 1e6:.2f} M trained)" if train else ", evaluation)")

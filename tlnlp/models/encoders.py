@@ -287,7 +287,7 @@ class Encoder:
         """bf16 or fp32 (None) for encoding batches like ``batch``: measured once, then cached."""
         from .. import precision
 
-        key = precision.shape_key(f"encode {self.name}", self.model, batch)
+        key = precision.shape_key(f"encode {self.name}", self.model)
 
         def run(dtype: Any) -> None:
             with precision.autocast(self.device, dtype):

@@ -17,6 +17,7 @@ False
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["Output"]
@@ -38,10 +39,16 @@ class Output(dict):
         >>> out = Output(logits=torch.ones(1, 2), loss=torch.tensor(0.5), hidden=None)
         >>> sorted(out.keys()), float(out.loss), out["logits"].shape
         (['logits', 'loss'], 0.5, torch.Size([1, 2]))
+        >>> sorted(Output({k: v for k, v in out.items()}).keys())  # rebuilt from a mapping, as dict(...)
+        ['logits', 'loss']
     """
 
     def __init__(self, logits: Any = None, loss: Any = None, **extra: Any) -> None:
         super().__init__()
+        if isinstance(logits, Mapping) and loss is None and not extra:
+            # Rebuilt from its items, as libraries rebuild a dict (``type(out)({...})``: accelerate
+            # does so to cast outputs back to fp32 under Trainer's bf16=True).
+            logits, loss, extra = logits.get("logits"), logits.get("loss"), {k: v for k, v in logits.items() if k not in ("logits", "loss")}
         for name, value in (("loss", loss), ("logits", logits), *extra.items()):
             if value is not None:
                 self[name] = value
