@@ -51,7 +51,7 @@ import torch
 from tlnlp.data import load_sst2, sample_labelled
 from tlnlp.models import load_encoder
 from tlnlp.optim import decay_groups
-from tlnlp.precision import cpu_bf16_kernels, cpu_name
+from tlnlp.precision import cpu_bf16_kernels, cpu_name, matmul_peak
 from tlnlp.train import accuracy, evaluate, fit
 from tlnlp.models import Classifier
 from tlnlp.transfer import TokenizedDataset, make_loader, tokenize
@@ -95,28 +95,6 @@ def padded_tokens(loader: Any) -> tuple[int, int]:
         slots += batch["input_ids"].numel()
         real += int(batch["attention_mask"].sum())
     return slots, real
-
-
-def gemm_peak(model: Classifier, dtype: torch.dtype = torch.float32, rows: int = 640, repeats: int = 5) -> float:
-    """This machine's matmul rate (GFLOP/s) in ``dtype`` at the model's own layer shapes.
-
-    The best of ``repeats`` timings of ``torch.mm`` for each distinct ``nn.Linear`` weight
-    shape with ``rows`` token rows (a batch of 32 sentences of 20 tokens), the highest of
-    those: no training loop can run its matrix multiplications faster than this.
-    """
-    shapes = {tuple(m.weight.shape) for m in model.modules() if isinstance(m, torch.nn.Linear)}
-    best = 0.0
-    for out_features, in_features in shapes:
-        a, b = torch.randn(rows, in_features, dtype=dtype), torch.randn(in_features, out_features, dtype=dtype)
-        reps = max(1, int(1e9 / (2 * rows * in_features * out_features)))
-        for _ in range(3):
-            a @ b  # warm-up
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for _ in range(reps):
-                a @ b
-            best = max(best, 2 * rows * in_features * out_features * reps / (time.perf_counter() - start) / 1e9)
-    return best
 
 
 class TrainingFlops:
@@ -302,8 +280,8 @@ def main() -> None:
     # How close each loop runs to the machine's limits: matmul work per second against the fp32 and bf16 peaks.
     counter = TrainingFlops(build_model(encoder.model, args.seed))
     flops = {name: counter.epoch(loader) * args.epochs for name, loader in loaders.items()}
-    peak32 = gemm_peak(counter.model)
-    peak16 = gemm_peak(counter.model, torch.bfloat16) if fast_bf16 else float("nan")
+    peak32 = matmul_peak(counter.model, rows=640)  # a batch of 32 sentences of 20 tokens
+    peak16 = matmul_peak(counter.model, rows=640, dtype=torch.bfloat16) if fast_bf16 else float("nan")
     achieved = {name: flops[name] / statistics.median(seconds[name]) / 1e9 for name in flops}
     print(f"\nmatmul peak of this machine at the model's shapes: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s "
           f"({torch.get_num_threads()} threads)")

@@ -43,7 +43,7 @@ from tlnlp.config import device as default_device
 from tlnlp.data import load_tinyshakespeare
 from tlnlp.lm import split_train_val
 from tlnlp.models.gpt import GPT, GPTConfig
-from tlnlp.precision import cpu_bf16_kernels, cpu_name
+from tlnlp.precision import cpu_bf16_kernels, cpu_name, matmul_peak
 from tlnlp.recipes.gpt import LMTrainConfig, train_lm
 from tlnlp.text.tokenizers import CharTokenizer
 
@@ -156,22 +156,6 @@ def step_flops(model: GPT, batch: int, block: int, device: torch.device) -> int:
         model(input_ids=x, labels=x).loss.backward()
     model.zero_grad(set_to_none=True)
     return counter.get_total_flops()
-
-
-def matmul_peak(model: GPT, rows: int, dtype: torch.dtype, repeats: int = 5) -> float:
-    """The best matmul rate (GFLOP/s) in ``dtype`` over the model's ``nn.Linear`` shapes, ``rows`` token rows."""
-    best = 0.0
-    for out_f, in_f in {tuple(m.weight.shape) for m in model.modules() if isinstance(m, torch.nn.Linear)}:
-        a, b = torch.randn(rows, in_f, dtype=dtype), torch.randn(in_f, out_f, dtype=dtype)
-        reps = max(3, int(2e8 / (2 * rows * in_f * out_f)))
-        for _ in range(3):
-            a @ b
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for _ in range(reps):
-                a @ b
-            best = max(best, 2 * rows * in_f * out_f * reps / (time.perf_counter() - start) / 1e9)
-    return best
 
 
 if __name__ == "__main__":

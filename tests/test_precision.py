@@ -317,3 +317,9 @@ def test_encode_follows_the_setting_and_bf16_rows_match_fp32(monkeypatch, minilm
     assert torch.bfloat16 in seen and bf16.dtype == np.float32
     cos = (bf16 * fp32).sum(1) / np.linalg.norm(bf16, axis=1) / np.linalg.norm(fp32, axis=1)
     assert cos.min() > 0.995 and not np.array_equal(bf16, fp32)  # bf16 rounding, not another model
+
+
+def test_matmul_peak_is_a_positive_rate_and_needs_linear_layers() -> None:
+    assert precision.matmul_peak(nn.Sequential(nn.Linear(32, 48), nn.ReLU(), nn.Linear(48, 8)), rows=32, repeats=1) > 0
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        precision.matmul_peak(nn.ReLU(), rows=8)

@@ -60,6 +60,7 @@ __all__ = [
     "shape_key",
     "describe",
     "decisions",
+    "matmul_peak",
     "autocast",
     "PROBE",
 ]
@@ -296,6 +297,36 @@ def describe(device: Any = None) -> str:
     else:
         policy = f"bf16 autocast for each model whose first batch runs >= {MIN_SPEEDUP}x faster in it, else fp32"
     return f"precision: {policy} (${AMP_ENV}={setting}; {cpu}; torch {torch.__version__})"
+
+
+def matmul_peak(model: torch.nn.Module, rows: int, dtype: torch.dtype = torch.float32, repeats: int = 5) -> float:
+    """This machine's best matrix-multiplication rate (GFLOP/s) in ``dtype`` at ``model``'s own shapes.
+
+    For each distinct ``nn.Linear`` weight shape, ``torch.mm`` of ``rows`` token rows by the
+    weight is timed (best of ``repeats``); the highest rate is returned: no training loop can run
+    its matrix multiplications faster. Benchmarks report their work per second against it.
+
+    Example:
+        >>> matmul_peak(torch.nn.Linear(64, 64), rows=64, repeats=1) > 0
+        True
+    """
+    shapes = {tuple(m.weight.shape) for m in model.modules() if isinstance(m, torch.nn.Linear)}
+    if not shapes:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear layer to take the matmul shapes from")
+    best = 0.0
+    for out_features, in_features in shapes:
+        a = torch.randn(rows, in_features, dtype=dtype)
+        b = torch.randn(in_features, out_features, dtype=dtype)
+        flop = 2 * rows * in_features * out_features
+        reps = max(3, int(2e8 / flop))
+        for _ in range(3):
+            a @ b  # warm-up
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(reps):
+                a @ b
+            best = max(best, flop * reps / (time.perf_counter() - start) / 1e9)
+    return best
 
 
 @contextlib.contextmanager
