@@ -282,7 +282,6 @@ class Encoder:
             self.model.train(was_training)
         return out
 
-
     def _probe(self, batch: dict[str, Any]) -> Any:
         """bf16 or fp32 (None) for encoding batches like ``batch``: measured once, then cached."""
         from .. import precision
