@@ -323,3 +323,29 @@ def test_matmul_peak_is_a_positive_rate_and_needs_linear_layers() -> None:
     assert precision.matmul_peak(nn.Sequential(nn.Linear(32, 48), nn.ReLU(), nn.Linear(48, 8)), rows=32, repeats=1) > 0
     with pytest.raises(ValueError, match="no nn.Linear"):
         precision.matmul_peak(nn.ReLU(), rows=8)
+
+
+def test_the_encode_probe_runs_on_a_copy_unseen_by_the_users_hooks(monkeypatch, minilm) -> None:
+    monkeypatch.setattr(precision, "cpu_bf16_kernels", lambda: True)
+    probed: list[int] = []
+
+    def measured(run, **kw):  # the real passes of the probe, without timing them
+        run(None), run(torch.bfloat16)
+        probed.append(1)
+        return 2.0
+
+    monkeypatch.setattr(precision, "probe_speedup", measured)
+    calls: list[int] = []
+    handle = minilm.model.register_forward_hook(lambda module, args, out: calls.append(1))
+    try:
+        minilm.encode(SENTENCES, batch_size=4, progress=False)  # 6 sentences: 2 batches
+    finally:
+        handle.remove()
+    assert probed == [1] and len(calls) == 2
+
+
+def test_decisions_are_keyed_by_the_instruction_set_not_only_the_cpu_name(monkeypatch) -> None:
+    monkeypatch.setattr(precision, "cpu_bf16_kernels", lambda: True)
+    with_bf16 = precision._machine()
+    monkeypatch.setattr(precision, "cpu_bf16_kernels", lambda: False)
+    assert precision._machine() != with_bf16 and precision.cpu_name() in with_bf16

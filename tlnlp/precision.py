@@ -363,7 +363,19 @@ def throwaway_copy(*objects: Any) -> tuple[Any, ...]:
 
 
 def _machine() -> str:
-    return f"{cpu_name()}|torch {torch.__version__}|{torch.get_num_threads()} threads"
+    # The ISA and bf16 kernels are part of the key: VMs often report one generic model name
+    # ("AMD EPYC") for CPUs of different generations.
+    isa = f"{torch.backends.cpu.get_cpu_capability()}{' +bf16' if cpu_bf16_kernels() else ''}{' +amx' if _has_amx() else ''}"
+    return f"{cpu_name()}|{isa}|torch {torch.__version__}|{torch.get_num_threads()} threads"
+
+
+def _has_amx() -> bool:
+    """Whether the CPU reports AMX tiles (``amx_bf16`` in ``/proc/cpuinfo``); False where unknown."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return any(line.startswith("flags") and "amx_bf16" in line.split() for line in f)
+    except OSError:
+        return False
 
 
 def _disk_path() -> Any:

@@ -1,6 +1,6 @@
 """Causal language modelling for any LM in :mod:`tlnlp.models`: batching and measurement.
 
-The tokenizers are in :mod:`tlnlp.text.tokenizers`, the training recipe in :mod:`tlnlp.recipes.gpt`.
+The counting baseline every neural LM must beat is :class:`NGramLM`. The tokenizers are in :mod:`tlnlp.text.tokenizers`, the training recipe in :mod:`tlnlp.recipes.gpt`.
 
 >>> import torch
 >>> from tlnlp.lm import get_batch
@@ -10,9 +10,11 @@ torch.Size([2, 4])
 """
 
 from .batching import RandomBlocks, SequentialBlocks, get_batch, iter_blocks, split_train_val
+from .ngram import NGramLM
 from .metrics import NonFiniteLossError, block_losses, estimate_loss, evaluate_loss, perplexity, strided_perplexity
 
 __all__ = [
+    "NGramLM",
     "NonFiniteLossError",
     "RandomBlocks",
     "SequentialBlocks",

@@ -283,16 +283,34 @@ class Encoder:
         return out
 
     def _probe(self, batch: dict[str, Any]) -> Any:
-        """bf16 or fp32 (None) for encoding batches like ``batch``: measured once, then cached."""
+        """bf16 or fp32 (None) for encoding batches like ``batch``: measured once, then cached.
+
+        The passes run on a throw-away copy of the model (as :func:`tlnlp.train.fit` probes), so
+        that forward hooks the user put on this encoder see only the real batches.
+        """
+        import warnings
+
+        import torch
+
         from .. import precision
 
         key = precision.shape_key(f"encode {self.name}", self.model)
 
-        def run(dtype: Any) -> None:
-            with precision.autocast(self.device, dtype):
-                self.model(**batch)
+        def measure() -> float:
+            try:
+                (model,) = precision.throwaway_copy(self.model)
+            except Exception as err:  # an object deepcopy cannot handle: no probe, fp32 as before
+                warnings.warn(f"encode: cannot copy {self.name} to probe bf16 ({err}); fp32 (set amp='bf16' to force it)", stacklevel=4)
+                return 0.0
+            model.eval()
 
-        return precision.decide(key, lambda: precision.probe_speedup(run), what=f"encoding with {self.name}")
+            def run(dtype: Any) -> None:
+                with torch.inference_mode(), precision.autocast(self.device, dtype):
+                    model(**batch)
+
+            return precision.probe_speedup(run)
+
+        return precision.decide(key, measure, what=f"encoding with {self.name}")
 
 
 def _check_texts(texts: list[Any]) -> None:
