@@ -65,7 +65,7 @@ def meta_train(
         progress: show a tqdm bar.
 
     Raises:
-        NonFiniteLossError: a meta-loss is NaN or infinite (the step is not taken; the message
+        tlnlp.lm.NonFiniteLossError: a meta-loss is NaN or infinite (the step is not taken; the message
             names the iteration): lower the outer or the inner learning rate.
         ValueError: ``iterations`` or ``tasks_per_step`` is not a positive int.
     """
